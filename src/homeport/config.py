@@ -1,0 +1,770 @@
+"""The homeport.yaml model: one validated file that describes a whole platform.
+
+Every field is documented here; the JSON Schema (``homeport schema``) is generated from
+these models, so editors complete and explain the same fields the loader accepts.
+Unknown keys are rejected everywhere (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import idna
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from homeport import yamlio
+from homeport.errors import ConfigError, ConfigProblem
+
+SCHEMA_URL = "https://raw.githubusercontent.com/homeport-dev/homeport/main/schema/homeport.schema.json"
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_DNS1123 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def normalize_domain(value: str) -> str:
+    """Normalise a DNS name: lower-case, no trailing dot, IDN as punycode.
+
+    Args:
+        value: The name as the user wrote it.
+
+    Returns:
+        The ASCII (punycode) form of the name.
+
+    Raises:
+        ValueError: The name is not a valid fully-qualified domain name.
+    """
+    if not isinstance(value, str):
+        raise ValueError("must be a domain name such as example.com")
+    name = value.strip().rstrip(".").lower()
+    if not name or " " in name:
+        raise ValueError(f'"{value}" is not a valid domain name')
+    try:
+        ascii_name = idna.encode(name, uts46=True).decode("ascii") if not name.isascii() else name
+    except idna.IDNAError as exc:
+        raise ValueError(f'"{value}" is not a valid domain name ({exc})') from None
+    if len(ascii_name) > 253:
+        raise ValueError(f"domain is {len(ascii_name)} characters long; the maximum is 253")
+    labels = ascii_name.split(".")
+    if len(labels) < 2:
+        raise ValueError(f'"{value}" is not fully qualified; write it like example.com')
+    for label in labels:
+        if not _LABEL.match(label):
+            raise ValueError(
+                f'"{value}" is not a valid domain name: label "{label}" must be 1-63 letters, '
+                "digits or hyphens, not starting or ending with a hyphen"
+            )
+    if labels[-1].isdigit():
+        raise ValueError(f'"{value}" is not a valid domain name: the top-level label is numeric')
+    return ascii_name
+
+
+def parse_duration(value: str) -> int:
+    """Parse a duration like ``5m``, ``1h30m`` or ``90s`` into seconds.
+
+    Args:
+        value: The duration text.
+
+    Returns:
+        The duration in seconds (always > 0).
+
+    Raises:
+        ValueError: The text is not a positive duration.
+    """
+    m = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if not m or not any(m.groups()):
+        raise ValueError(f'"{value}" is not a duration; write it like 30s, 5m or 1h')
+    h, mi, s = (int(g or 0) for g in m.groups())
+    total = h * 3600 + mi * 60 + s
+    if total <= 0:
+        raise ValueError("duration must be positive")
+    return total
+
+
+def check_image(image: str) -> str:
+    """Require a pinned container image reference (a tag other than latest, or a digest).
+
+    Args:
+        image: The image reference.
+
+    Returns:
+        The reference, unchanged.
+
+    Raises:
+        ValueError: The image has no tag, or its tag is ``latest``.
+    """
+    if not image or any(c.isspace() for c in image):
+        raise ValueError(f'"{image}" is not an image reference')
+    if "@sha256:" in image:
+        return image
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        raise ValueError(f'image "{image}" has no tag; pin a version')
+    tag = last.rsplit(":", 1)[1]
+    if tag == "latest":
+        raise ValueError('tag "latest" is not allowed; pin a version')
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", tag):
+        raise ValueError(f'image tag "{tag}" is not valid')
+    return image
+
+
+class AcmeConfig(_Model):
+    """Let's Encrypt settings."""
+
+    environment: Literal["staging", "production"] = Field(
+        "staging",
+        description="Which Let's Encrypt server issues the wildcard certificate. Start with "
+        "staging: production has strict weekly rate limits per domain.",
+    )
+
+
+class CloudflareConfig(_Model):
+    """The Cloudflare zone homeport manages DNS records in (DDNS and DNS-01)."""
+
+    zone: str | None = Field(None, description="Cloudflare zone name. Default: the domain.")
+    records: list[str] = Field(
+        default_factory=lambda: ["@", "*"],
+        description='Records kept pointing at your address: "@" is the apex, "*" the wildcard, '
+        "other names are relative to the zone.",
+        min_length=1,
+    )
+    proxied: bool = Field(False, description="Proxy records through Cloudflare (orange cloud).")
+    ttl: int = Field(1, description="Record TTL in seconds; 1 means automatic.", ge=1, le=86400)
+    ipv4: bool = Field(True, description="Manage A records.")
+    ipv6: bool = Field(False, description="Manage AAAA records.")
+    interval: str = Field("5m", description="How often the DDNS controller checks the address.")
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        return None if v is None else normalize_domain(v)
+
+    @field_validator("records")
+    @classmethod
+    def _records(cls, v: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for r in v:
+            if r not in ("@", "*"):
+                stripped = r[2:] if r.startswith("*.") else r
+                for label in stripped.lower().rstrip(".").split("."):
+                    if not _LABEL.match(label):
+                        raise ValueError(f'record "{r}" is not a valid DNS name')
+            if r in seen:
+                raise ValueError(f'record "{r}" is listed twice')
+            seen.add(r)
+        return v
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        if parse_duration(v) < 30:
+            raise ValueError("interval must be at least 30s (Cloudflare rate-limits API calls)")
+        return v
+
+    @model_validator(mode="after")
+    def _family(self) -> CloudflareConfig:
+        if not (self.ipv4 or self.ipv6):
+            raise ValueError("at least one of ipv4 and ipv6 must be true")
+        return self
+
+
+class GitConfig(_Model):
+    """The Git repository Argo CD syncs the rendered tree from."""
+
+    url: str = Field(
+        description="Clone URL of the repository (https://... or git@host:owner/repo.git)."
+    )
+    revision: str = Field("main", description="Branch, tag or commit Argo CD follows.")
+    path: str = Field("cluster", description="Directory of the rendered tree inside the repo.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^(https://|http://|ssh://|git@[^:\s]+:)\S+$", v):
+            raise ValueError(f'"{v}" is not a Git URL; use https://host/owner/repo.git or git@host:owner/repo.git')
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        p = v.strip("/")
+        if not p or ".." in p.split("/") or not re.match(r"^[A-Za-z0-9._/-]+$", p):
+            raise ValueError(f'"{v}" is not a relative directory inside the repository')
+        return p
+
+
+class KubernetesConfig(_Model):
+    """The target cluster."""
+
+    version: str = Field(
+        "1.36", description="Kubernetes minor version the tree is validated against, e.g. 1.36."
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> str:
+        s = str(v)
+        if not re.match(r"^1\.\d{2}$", s):
+            raise ValueError(f'"{v}" is not a Kubernetes minor version such as "1.36"')
+        return s
+
+
+class Quantities(_Model):
+    """CPU and memory quantities."""
+
+    cpu: str | None = Field(None, description='CPU, e.g. "100m" or "1".')
+    memory: str | None = Field(None, description='Memory, e.g. "128Mi".')
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _qty(cls, v: str | None) -> str | None:
+        if v is not None and not _QUANTITY.match(str(v)):
+            raise ValueError(f'"{v}" is not a Kubernetes quantity')
+        return v
+
+
+class Resources(_Model):
+    """Container resource requests and limits."""
+
+    requests: Quantities = Field(
+        default_factory=lambda: Quantities(cpu="50m", memory="64Mi"),
+        description="What the scheduler reserves.",
+    )
+    limits: Quantities = Field(
+        default_factory=lambda: Quantities(cpu="500m", memory="256Mi"),
+        description="The most the container may use.",
+    )
+
+
+class Storage(_Model):
+    """A persistent volume for an app."""
+
+    size: str = Field("1Gi", description="Volume size.")
+    path: str = Field("/data", description="Mount path inside the container.")
+    storage_class: str | None = Field(None, description="StorageClass; default: the cluster's.")
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        if not _QUANTITY.match(v):
+            raise ValueError(f'"{v}" is not a Kubernetes quantity such as 1Gi')
+        return v
+
+    @field_validator("path")
+    @classmethod
+    def _mount(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError("must be an absolute path")
+        return v
+
+
+class Autoscale(_Model):
+    """A HorizontalPodAutoscaler for an app."""
+
+    min_replicas: int = Field(2, ge=1, le=100, description="Fewest replicas.")
+    max_replicas: int = Field(5, ge=1, le=100, description="Most replicas.")
+    cpu_percent: int = Field(80, ge=1, le=100, description="Target CPU utilisation.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscale:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("max_replicas must be >= min_replicas")
+        return self
+
+
+class App(_Model):
+    """One application homeport deploys and routes."""
+
+    name: str = Field(description="DNS-1123 name; also the namespace the app runs in.")
+    image: str = Field(description="Container image with a pinned tag or digest (never latest).")
+    port: int = Field(description="Port the container listens on.", ge=1, le=65535)
+    host: str | None = Field(None, description="Public host name. Default: <name>.<domain>.")
+    replicas: int = Field(2, ge=0, le=100, description="Number of pods.")
+    auth: Literal["sso", "public"] | None = Field(
+        None,
+        description="sso: behind Authentik single sign-on; public: open to the internet. "
+        "Default: sso when Authentik is enabled, else public.",
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Plain environment variables.")
+    secret_env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variables read from a sealed secret of the app: "
+        "VAR: key (written with `homeport secret set <name>-env --namespace <name>`).",
+    )
+    resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
+    storage: Storage | None = Field(None, description="Persistent volume, if the app needs one.")
+    health_path: str | None = Field(
+        None, description="HTTP path for probes; default: a TCP check on the port."
+    )
+    autoscale: Autoscale | None = Field(None, description="Scale on CPU with an HPA.")
+    run_as_user: int = Field(65532, ge=1, description="Non-root UID the container runs as.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _DNS1123.match(v) or len(v) > 40:
+            raise ValueError(
+                f'"{v}" is not a valid app name: lower-case letters, digits and hyphens, '
+                "starting with a letter, at most 40 characters"
+            )
+        return v
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return check_image(v)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str | None) -> str | None:
+        return None if v is None else normalize_domain(v)
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if not _ENV_NAME.match(k):
+                raise ValueError(f'"{k}" is not a valid environment variable name')
+        return {k: str(val) for k, val in v.items()}
+
+    @field_validator("health_path")
+    @classmethod
+    def _health(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("/"):
+            raise ValueError("must start with /")
+        return v
+
+
+class Component(_Model):
+    """A platform component that can be switched off."""
+
+    enabled: bool = Field(True, description="Install this component.")
+
+
+class ArgoCDComponent(Component):
+    """Argo CD, the GitOps engine (cannot be disabled: it runs everything else)."""
+
+    auth: Literal["sso", "public"] = Field(
+        "sso", description="Put the Argo CD UI behind Authentik forward auth."
+    )
+
+    @field_validator("enabled")
+    @classmethod
+    def _always(cls, v: bool) -> bool:
+        if not v:
+            raise ValueError("Argo CD cannot be disabled: it installs everything else")
+        return v
+
+
+class TraefikComponent(Component):
+    """Traefik, the ingress controller."""
+
+    dashboard: bool = Field(True, description="Serve the dashboard at traefik.<domain> (SSO only).")
+    replicas: int | None = Field(None, ge=1, le=10, description="Default: 1, or 2 with ha.")
+    load_balancer_ip: str | None = Field(None, description="Fixed LoadBalancer IP, if your LB needs one.")
+
+    @field_validator("enabled")
+    @classmethod
+    def _always(cls, v: bool) -> bool:
+        if not v:
+            raise ValueError("Traefik cannot be disabled: every route goes through it")
+        return v
+
+
+class CertManagerComponent(Component):
+    """cert-manager with Let's Encrypt DNS-01 through Cloudflare."""
+
+    nameservers: list[str] = Field(
+        default_factory=lambda: ["1.1.1.1:53", "8.8.8.8:53"],
+        description="Public resolvers used for DNS-01 propagation checks (never your home DNS).",
+        min_length=1,
+    )
+
+    @field_validator("nameservers")
+    @classmethod
+    def _ns(cls, v: list[str]) -> list[str]:
+        for ns in v:
+            if not re.match(r"^(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):\d{1,5}$", ns):
+                raise ValueError(f'"{ns}" must be host:port, e.g. 1.1.1.1:53')
+        return v
+
+
+class DdnsComponent(Component):
+    """homeport's own Cloudflare DDNS controller."""
+
+    image: str = Field(
+        "ghcr.io/homeport-dev/homeport:0.1.0", description="Image running `homeport ddns run`."
+    )
+    ip_providers: list[str] = Field(
+        default_factory=lambda: ["cloudflare.trace", "cloudflare.doh", "ipify"],
+        description="Address detectors tried in order; the first two valid answers must agree.",
+    )
+    healthchecks_url: str | None = Field(None, description="healthchecks.io ping URL.")
+    uptime_kuma_url: str | None = Field(None, description="Uptime Kuma push URL.")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return check_image(v)
+
+
+class AuthentikComponent(Component):
+    """Authentik single sign-on in front of apps through Traefik forward auth."""
+
+    mfa: Literal["optional", "required"] = Field(
+        "optional", description="required: every login needs TOTP or WebAuthn."
+    )
+    argocd_oidc: bool = Field(True, description="Let Argo CD log in through Authentik (OIDC).")
+
+
+class MonitoringAlerts(_Model):
+    """Where alerts are delivered."""
+
+    email: str | None = Field(None, description="Send alerts to this address.")
+    smtp_host: str | None = Field(None, description="SMTP server host:port for e-mail alerts.")
+    ntfy_url: str | None = Field(None, description="ntfy topic URL, e.g. https://ntfy.sh/my-alerts.")
+    webhook_url: str | None = Field(None, description="Generic webhook receiving Alertmanager JSON.")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not _EMAIL.match(v):
+            raise ValueError(f'"{v}" is not a valid e-mail address')
+        return v
+
+
+class MonitoringComponent(Component):
+    """kube-prometheus-stack with homeport's alerts and dashboards."""
+
+    lite: bool = Field(False, description="For small machines: no node-exporter, short retention.")
+    retention: str = Field("15d", description="How long Prometheus keeps samples.")
+    storage: str = Field("10Gi", description="Prometheus volume size.")
+    alerts: MonitoringAlerts = Field(default_factory=MonitoringAlerts, description="Delivery.")
+    auth: Literal["sso", "public"] = Field("sso", description="Grafana behind SSO.")
+
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, v: str) -> str:
+        if not re.match(r"^\d+(h|d|w|y)$", v):
+            raise ValueError(f'"{v}" is not a retention such as 15d')
+        return v
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str) -> str:
+        if not _QUANTITY.match(v):
+            raise ValueError(f'"{v}" is not a Kubernetes quantity such as 10Gi')
+        return v
+
+
+class DemoAppsComponent(Component):
+    """The seed's demo apps: whoami (public) and hello (behind SSO)."""
+
+
+class Components(_Model):
+    """Platform components; each can be tuned, most can be switched off."""
+
+    argocd: ArgoCDComponent = Field(default_factory=ArgoCDComponent)
+    traefik: TraefikComponent = Field(default_factory=TraefikComponent)
+    cert_manager: CertManagerComponent = Field(default_factory=CertManagerComponent)
+    sealed_secrets: Component = Field(
+        default_factory=Component, description="Sealed Secrets controller (keep it on)."
+    )
+    ddns: DdnsComponent = Field(default_factory=DdnsComponent)
+    authentik: AuthentikComponent = Field(default_factory=AuthentikComponent)
+    cloudnative_pg: Component = Field(
+        default_factory=Component, description="CloudNativePG operator (Authentik's database)."
+    )
+    monitoring: MonitoringComponent = Field(default_factory=MonitoringComponent)
+    demo_apps: DemoAppsComponent = Field(default_factory=DemoAppsComponent)
+
+
+class S3Backup(_Model):
+    """An S3-compatible object store for database and platform backups."""
+
+    endpoint: str = Field(description="Endpoint URL, e.g. https://s3.eu-central-1.amazonaws.com.")
+    bucket: str = Field(description="Bucket name.")
+    region: str | None = Field(None, description="Region, when the store needs one.")
+    path: str = Field("homeport", description="Prefix inside the bucket.")
+    schedule: str = Field("0 3 * * *", description="Cron schedule of the backups.")
+
+
+class BackupConfig(_Model):
+    """Backups (credentials are sealed: `homeport secret set backup-s3 ...`)."""
+
+    s3: S3Backup | None = Field(None, description="Object-store target.")
+
+
+class HomeportConfig(_Model):
+    """homeport.yaml: one file that describes a whole self-hosted platform."""
+
+    domain: str = Field(description="Your domain; apps are served at <name>.<domain>.")
+    email: str = Field(description="Contact e-mail for Let's Encrypt (expiry notices).")
+    acme: AcmeConfig = Field(default_factory=AcmeConfig)
+    cloudflare: CloudflareConfig = Field(default_factory=CloudflareConfig)
+    git: GitConfig
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    ha: bool = Field(False, description="Run every component highly available (needs 3 nodes).")
+    components: Components = Field(default_factory=Components)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    apps: list[App] = Field(default_factory=list, description="Your applications.")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        return normalize_domain(v)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if not isinstance(v, str) or not _EMAIL.match(v.strip()):
+            raise ValueError(f'"{v}" is not a valid e-mail address')
+        return v.strip()
+
+    # -- derived values used everywhere ------------------------------------------------
+    @property
+    def zone(self) -> str:
+        """The Cloudflare zone (defaults to the domain)."""
+        return self.cloudflare.zone or self.domain
+
+    @property
+    def sso(self) -> bool:
+        """Whether Authentik single sign-on is available."""
+        return self.components.authentik.enabled
+
+    def host_of(self, app: App) -> str:
+        """Return the public host of an app."""
+        return app.host or f"{app.name}.{self.domain}"
+
+    def auth_of(self, app: App) -> Literal["sso", "public"]:
+        """Return the effective auth mode of an app."""
+        if app.auth is not None:
+            return app.auth
+        return "sso" if self.sso else "public"
+
+
+# Host names the platform itself serves; user apps may not take them.
+RESERVED_SUBDOMAINS = ("auth", "argocd", "traefik", "grafana")
+RESERVED_NAMESPACES = (
+    "argocd",
+    "traefik",
+    "cert-manager",
+    "cloudflare-ddns",
+    "authentik",
+    "pangolin",
+    "demo-apps",
+    "monitoring",
+    "cnpg-system",
+    "sealed-secrets",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "default",
+)
+
+
+def _semantic_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Cross-field checks pydantic cannot express per field."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    zone = cfg.zone
+    if cfg.domain != zone and not cfg.domain.endswith("." + zone):
+        out.append((("cloudflare", "zone"), f'domain "{cfg.domain}" is not inside zone "{zone}"'))
+    reserved = {f"{s}.{cfg.domain}": s for s in RESERVED_SUBDOMAINS}
+    if cfg.components.demo_apps.enabled:
+        reserved.update({f"whoami.{cfg.domain}": "whoami", f"hello.{cfg.domain}": "hello"})
+    names: dict[str, int] = {}
+    hosts: dict[str, int] = {}
+    for i, app in enumerate(cfg.apps):
+        if app.name in names:
+            out.append((("apps", i, "name"), f'duplicate app name "{app.name}" (also apps[{names[app.name]}])'))
+        names.setdefault(app.name, i)
+        if app.name in RESERVED_NAMESPACES:
+            out.append((("apps", i, "name"), f'"{app.name}" is a platform namespace; choose another name'))
+        host = cfg.host_of(app)
+        field = "host" if app.host else "name"
+        if host != cfg.domain and not host.endswith("." + cfg.domain):
+            out.append((("apps", i, "host"), f'host "{host}" is outside the domain "{cfg.domain}"'))
+        if host in reserved:
+            out.append(
+                (("apps", i, field), f'host "{host}" is used by the platform ({reserved[host]})')
+            )
+        if host in hosts:
+            out.append((("apps", i, field), f'duplicate host "{host}" (also apps[{hosts[host]}])'))
+        hosts.setdefault(host, i)
+        if app.auth == "sso" and not cfg.sso:
+            out.append(
+                (("apps", i, "auth"), f'app "{app.name}" asks for sso but components.authentik is disabled')
+            )
+        if app.storage is not None and app.replicas > 1:
+            out.append(
+                (("apps", i, "storage"),
+                 f'app "{app.name}" has storage and {app.replicas} replicas; a ReadWriteOnce volume '
+                 "serves one pod: set replicas: 1")
+            )
+    comps = cfg.components
+    if comps.argocd.auth == "sso" and not cfg.sso:
+        out.append((("components", "argocd", "auth"), "sso needs components.authentik enabled"))
+    if comps.monitoring.enabled and comps.monitoring.auth == "sso" and not cfg.sso:
+        out.append((("components", "monitoring", "auth"), "sso needs components.authentik enabled"))
+    if comps.authentik.enabled and not comps.cloudnative_pg.enabled:
+        out.append(
+            (("components", "cloudnative_pg", "enabled"), "Authentik needs CloudNativePG for its database")
+        )
+    if not comps.sealed_secrets.enabled:
+        out.append(
+            (("components", "sealed_secrets", "enabled"),
+             "Sealed Secrets cannot be disabled: every platform secret is sealed")
+        )
+    return out
+
+
+def _fmt_loc(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _clean_msg(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if msg == "Extra inputs are not permitted":
+        return "unknown key"
+    if msg == "Field required":
+        return "is required"
+    return msg
+
+
+def parse_config(text: str, file: str = "homeport.yaml") -> HomeportConfig:
+    """Parse and validate homeport.yaml text.
+
+    Args:
+        text: The YAML text.
+        file: The file name to use in error messages.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: The text is empty, not YAML, or not a valid config; every problem
+            names the file, the line and the field.
+    """
+    try:
+        doc = yamlio.load_located(text)
+    except yamlio.YamlSyntaxError as exc:
+        raise ConfigError([ConfigProblem(file, exc.line, "", str(exc))]) from None
+    if doc.data is None:
+        raise ConfigError([ConfigProblem(file, 0, "", "the file is empty; run `homeport init`")])
+    if not isinstance(doc.data, dict):
+        raise ConfigError([ConfigProblem(file, 1, "", "must be a mapping of keys to values")])
+    try:
+        cfg = HomeportConfig.model_validate(doc.data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if isinstance(p, (str, int)))
+            # pydantic appends the union member / validator name for some errors; drop non-path bits.
+            loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+            problems.append(
+                ConfigProblem(file, doc.line_of(loc), _fmt_loc(loc), _clean_msg(err["msg"]))
+            )
+        problems.sort(key=lambda p: p.line)
+        raise ConfigError(problems) from None
+    sem = _semantic_problems(cfg)
+    if sem:
+        raise ConfigError(
+            sorted(
+                (ConfigProblem(file, doc.line_of(loc), _fmt_loc(loc), msg) for loc, msg in sem),
+                key=lambda p: p.line,
+            )
+        )
+    return cfg
+
+
+def load_config(path: str | Path) -> HomeportConfig:
+    """Read and validate a homeport.yaml file.
+
+    Args:
+        path: Path of the file.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        ConfigError: The file is missing, unreadable or invalid.
+    """
+    p = Path(path)
+    name = str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigProblem(name, 0, "", "no such file; run `homeport init` to create one")]) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigProblem(name, 0, "", "is a directory, not a config file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([ConfigProblem(name, 0, "", f"cannot read: {reason}")]) from None
+    return parse_config(text, name)
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the draft-07 JSON Schema of homeport.yaml (for yaml-language-server).
+
+    Returns:
+        The schema as a dict with stable key order.
+    """
+    schema = HomeportConfig.model_json_schema(mode="validation")
+    # pydantic emits 2020-12 style $defs; draft-07 tools want definitions.
+    text = _retarget_refs(schema)
+    text["$schema"] = "http://json-schema.org/draft-07/schema#"
+    text["$id"] = SCHEMA_URL
+    return text
+
+
+def _retarget_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            if k == "$defs":
+                out["definitions"] = _retarget_refs(v)
+            elif k == "$ref" and isinstance(v, str):
+                out[k] = v.replace("#/$defs/", "#/definitions/")
+            else:
+                out[k] = _retarget_refs(v)
+        return out
+    if isinstance(node, list):
+        return [_retarget_refs(x) for x in node]
+    return node
+
+
+__all__ = [
+    "App",
+    "ConfigError",
+    "HomeportConfig",
+    "json_schema",
+    "load_config",
+    "normalize_domain",
+    "parse_config",
+    "parse_duration",
+]
+

@@ -1,0 +1,190 @@
+"""The shapes platform modules return, and small builders they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeport.versions import Chart
+
+Obj = dict[str, Any]
+
+# Sync waves of child Applications. Argo CD waits for each wave to be Healthy before the
+# next one (the Application health check is installed in argocd-cm), so custom resources
+# never sync before their CRDs and controllers.
+WAVE_NAMESPACES = -10
+WAVE_ARGOCD = -9
+WAVE_SEALED_SECRETS = -8
+WAVE_SECRETS = -7
+WAVE_CONTROLLERS = -6  # cert-manager, traefik, cloudnative-pg, kube-prometheus-stack
+WAVE_CONFIG = -5  # issuers, certificate, middlewares, database cluster, rules
+WAVE_SERVICES = -4  # authentik, ddns
+WAVE_SSO = -3  # forward-auth middleware and protected platform routes
+WAVE_APPS = 0  # demo apps and user apps
+
+ARGOCD_NS = "argocd"
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    """A namespace a component needs, with its Pod Security level and network allows.
+
+    Attributes:
+        name: Namespace name.
+        pod_security: Pod Security Standards level enforced (restricted, baseline, privileged).
+        policies: NetworkPolicies beyond the default deny (built by :func:`netpol`).
+    """
+
+    name: str
+    pod_security: str = "restricted"
+    policies: tuple[Obj, ...] = ()
+
+
+@dataclass
+class Component:
+    """One Argo CD Application of the platform.
+
+    Attributes:
+        name: Application name; also the folder ``components/<name>/`` of its manifests.
+        namespace: Destination namespace.
+        wave: Sync wave of the Application inside the root app.
+        objects: Plain manifests synced from ``components/<name>/``.
+        chart: Helm chart installed by the Application (then ``objects`` must be empty).
+        values: Helm values for the chart (``valuesObject``).
+        release: Helm release name (default: the Application name).
+        server_side: Use server-side apply (large CRDs).
+        source: Explicit Argo CD source (Argo CD's own install) instead of chart/objects.
+        ignore_differences: ``spec.ignoreDifferences`` entries.
+        namespaces: Namespaces this component needs (rendered by the namespaces Application).
+        description: One line shown in the tree's README and ``homeport status``.
+        skip_dry_run: Add SkipDryRunOnMissingResource (custom resources whose CRD comes
+            from an earlier wave).
+        extra_sync_options: More Argo CD sync options.
+    """
+
+    name: str
+    namespace: str
+    wave: int
+    objects: list[Obj] = field(default_factory=list)
+    chart: Chart | None = None
+    values: Obj | None = None
+    release: str | None = None
+    server_side: bool = False
+    source: Obj | None = None
+    ignore_differences: list[Obj] = field(default_factory=list)
+    namespaces: list[NamespaceSpec] = field(default_factory=list)
+    description: str = ""
+    skip_dry_run: bool = False
+    extra_sync_options: list[str] = field(default_factory=list)
+
+
+def meta(name: str, namespace: str | None = None, **labels: str) -> Obj:
+    """Build object metadata with homeport's standard labels.
+
+    Args:
+        name: Object name.
+        namespace: Namespace, for namespaced objects.
+        **labels: Extra labels (``app_kubernetes_io_name`` style keys are not rewritten).
+
+    Returns:
+        The metadata mapping.
+    """
+    md: Obj = {"name": name}
+    if namespace is not None:
+        md["namespace"] = namespace
+    lab = {"app.kubernetes.io/managed-by": "homeport"}
+    lab.update(labels)
+    md["labels"] = dict(sorted(lab.items()))
+    return md
+
+
+def netpol(
+    name: str,
+    namespace: str,
+    *,
+    pod_selector: Obj | None = None,
+    ingress: list[Obj] | None = None,
+    egress: list[Obj] | None = None,
+) -> Obj:
+    """Build a NetworkPolicy that allows the given traffic (the namespace denies the rest).
+
+    Args:
+        name: Policy name.
+        namespace: Namespace.
+        pod_selector: Pods it applies to (default: all).
+        ingress: Ingress rules; None means the policy does not touch ingress.
+        egress: Egress rules; None means the policy does not touch egress.
+
+    Returns:
+        The NetworkPolicy object.
+    """
+    types = []
+    spec: Obj = {"podSelector": pod_selector or {}}
+    if ingress is not None:
+        types.append("Ingress")
+        spec["ingress"] = ingress
+    if egress is not None:
+        types.append("Egress")
+        spec["egress"] = egress
+    spec["policyTypes"] = types
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": meta(name, namespace),
+        "spec": spec,
+    }
+
+
+def from_namespace(ns: str, pod_labels: Obj | None = None) -> Obj:
+    """A NetworkPolicy peer: pods of a namespace (by its well-known name label)."""
+    peer: Obj = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+    if pod_labels:
+        peer["podSelector"] = {"matchLabels": pod_labels}
+    return peer
+
+
+# Common egress/ingress building blocks.
+DNS_EGRESS: Obj = {
+    "to": [from_namespace("kube-system", {"k8s-app": "kube-dns"})],
+    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+}
+# The API server is not a pod; allow its usual ports to any address.
+APISERVER_EGRESS: Obj = {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}
+INTERNET_EGRESS: Obj = {
+    "to": [
+        {
+            "ipBlock": {
+                "cidr": "0.0.0.0/0",
+                "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"],
+            }
+        },
+        {"ipBlock": {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10"]}},
+    ]
+}
+FROM_TRAEFIK: Obj = {"from": [from_namespace("traefik")]}
+FROM_MONITORING: Obj = {"from": [from_namespace("monitoring")]}
+
+
+def restricted_security_context(uid: int = 65532) -> tuple[Obj, Obj]:
+    """Return (pod, container) security contexts that pass Pod Security "restricted".
+
+    Args:
+        uid: Non-root user the container runs as.
+
+    Returns:
+        The pod-level and container-level security contexts.
+    """
+    pod = {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    return pod, container

@@ -1,0 +1,116 @@
+"""Every upstream version homeport pins, in one place.
+
+Each pin carries a ``# renovate:`` comment in the form Renovate's regex manager reads
+(see ``renovate.json``): datasource, package name and, for Helm charts, the registry URL.
+Bumping a pin here changes every rendered file that uses it; CRD and chart-schema
+folders under ``HOMEPORT_CRD_DIR`` / ``HOMEPORT_CHART_SCHEMA_DIR`` are named after these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart pin.
+
+    Attributes:
+        repo: Helm repository URL.
+        name: Chart name in that repository.
+        version: Chart version.
+        app_version: Version of the software the chart installs.
+    """
+
+    repo: str
+    name: str
+    version: str
+    app_version: str
+
+
+# renovate: datasource=github-releases depName=argoproj/argo-cd
+ARGOCD_VERSION = "v3.5.1"
+ARGOCD_REPO = "https://github.com/argoproj/argo-cd.git"
+
+# renovate: datasource=helm depName=traefik registryUrl=https://traefik.github.io/charts
+TRAEFIK_CHART_VERSION = "41.3.0"
+# renovate: datasource=docker depName=traefik
+TRAEFIK_IMAGE_VERSION = "v3.7.11"
+
+# renovate: datasource=helm depName=cert-manager registryUrl=https://charts.jetstack.io
+CERT_MANAGER_CHART_VERSION = "v1.21.1"
+
+# renovate: datasource=helm depName=sealed-secrets registryUrl=https://bitnami-labs.github.io/sealed-secrets
+SEALED_SECRETS_CHART_VERSION = "2.18.5"
+# renovate: datasource=github-releases depName=bitnami-labs/sealed-secrets
+SEALED_SECRETS_VERSION = "v0.36.6"
+
+# renovate: datasource=helm depName=cloudnative-pg registryUrl=https://cloudnative-pg.github.io/charts
+CLOUDNATIVE_PG_CHART_VERSION = "0.29.0"
+# renovate: datasource=github-releases depName=cloudnative-pg/cloudnative-pg
+CLOUDNATIVE_PG_VERSION = "v1.30.0"
+# renovate: datasource=docker depName=ghcr.io/cloudnative-pg/postgresql
+POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.6"
+
+# renovate: datasource=helm depName=authentik registryUrl=https://charts.goauthentik.io
+AUTHENTIK_CHART_VERSION = "2026.8.5"
+
+# renovate: datasource=helm depName=kube-prometheus-stack registryUrl=https://prometheus-community.github.io/helm-charts
+KUBE_PROMETHEUS_STACK_CHART_VERSION = "84.1.0"
+# renovate: datasource=github-releases depName=prometheus-operator/prometheus-operator
+PROMETHEUS_OPERATOR_VERSION = "v0.93.0"
+
+# renovate: datasource=docker depName=traefik/whoami
+WHOAMI_IMAGE = "traefik/whoami:v1.11.0"
+# renovate: datasource=docker depName=hashicorp/http-echo
+HELLO_IMAGE = "hashicorp/http-echo:1.0.0"
+
+# Kubernetes minor versions homeport renders for and validates against.
+SUPPORTED_KUBERNETES = ("1.34", "1.35", "1.36")
+# renovate: datasource=go depName=k8s.io/kubernetes
+KUBERNETES_VERSION = "v1.36.3"
+# renovate: datasource=go depName=go.etcd.io/etcd/server/v3
+ETCD_VERSION = "v3.6.16"
+
+CHARTS: dict[str, Chart] = {
+    "traefik": Chart("https://traefik.github.io/charts", "traefik", TRAEFIK_CHART_VERSION, TRAEFIK_IMAGE_VERSION),
+    "cert-manager": Chart(
+        "https://charts.jetstack.io", "cert-manager", CERT_MANAGER_CHART_VERSION, CERT_MANAGER_CHART_VERSION
+    ),
+    "sealed-secrets": Chart(
+        "https://bitnami-labs.github.io/sealed-secrets",
+        "sealed-secrets",
+        SEALED_SECRETS_CHART_VERSION,
+        SEALED_SECRETS_VERSION,
+    ),
+    "cloudnative-pg": Chart(
+        "https://cloudnative-pg.github.io/charts",
+        "cloudnative-pg",
+        CLOUDNATIVE_PG_CHART_VERSION,
+        CLOUDNATIVE_PG_VERSION,
+    ),
+    "authentik": Chart(
+        "https://charts.goauthentik.io", "authentik", AUTHENTIK_CHART_VERSION, AUTHENTIK_CHART_VERSION
+    ),
+    "kube-prometheus-stack": Chart(
+        "https://prometheus-community.github.io/helm-charts",
+        "kube-prometheus-stack",
+        KUBE_PROMETHEUS_STACK_CHART_VERSION,
+        PROMETHEUS_OPERATOR_VERSION,
+    ),
+}
+
+# Folder names under HOMEPORT_CRD_DIR for the CRDs of each pin.
+CRD_FOLDERS = {
+    "argocd": f"argo-cd-{ARGOCD_VERSION}",
+    "traefik": f"traefik-chart-{TRAEFIK_CHART_VERSION}",
+    "cert-manager": f"cert-manager-{CERT_MANAGER_CHART_VERSION}",
+    "sealed-secrets": f"sealed-secrets-{SEALED_SECRETS_VERSION}",
+    "cloudnative-pg": f"cloudnative-pg-{CLOUDNATIVE_PG_VERSION}",
+    "prometheus-operator": f"prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}",
+}
+# Folder names under HOMEPORT_CHART_SCHEMA_DIR.
+CHART_SCHEMA_FOLDERS = {
+    "traefik": f"traefik-{TRAEFIK_CHART_VERSION}",
+    "cert-manager": f"cert-manager-{CERT_MANAGER_CHART_VERSION}",
+}
