@@ -1,0 +1,105 @@
+"""Sealed Secrets: the controller, the platform's own secrets, and the sealed-secrets folder.
+
+The controller is installed from its chart; the key it decrypts with is the one homeport
+generated offline (installed by ``homeport bootstrap``), so secrets sealed before the
+cluster existed open on first sync. SealedSecrets written by ``homeport init`` and
+``homeport secret set`` live in ``<tree>/secrets/<namespace>/<name>.yaml``; render never
+writes there, and an Application syncs that folder after the controller is healthy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeport.config import HomeportConfig
+from homeport.platform.base import WAVE_SEALED_SECRETS, WAVE_SECRETS, Component
+from homeport.versions import CHARTS
+
+CONTROLLER_NAMESPACE = "kube-system"
+CONTROLLER_NAME = "sealed-secrets-controller"
+SECRETS_DIR = "secrets"
+
+
+@dataclass(frozen=True)
+class PlatformSecret:
+    """A Secret the platform needs, sealed by ``homeport init``.
+
+    Attributes:
+        namespace: Namespace of the Secret.
+        name: Secret name.
+        keys: Keys it must hold.
+        type: Secret type.
+        needed_by: Component that reads it (for messages).
+    """
+
+    namespace: str
+    name: str
+    keys: tuple[str, ...]
+    type: str = "Opaque"
+    needed_by: str = ""
+
+
+CLOUDFLARE_TOKEN_KEY = "api-token"
+CERT_MANAGER_TOKEN = PlatformSecret(
+    "cert-manager", "cloudflare-api-token", (CLOUDFLARE_TOKEN_KEY,), needed_by="cert-manager"
+)
+DDNS_TOKEN = PlatformSecret(
+    "cloudflare-ddns", "cloudflare-api-token", (CLOUDFLARE_TOKEN_KEY,), needed_by="ddns"
+)
+AUTHENTIK_SECRETS = PlatformSecret(
+    "authentik",
+    "authentik-secrets",
+    ("secret-key", "bootstrap-password", "bootstrap-token", "bootstrap-email"),
+    needed_by="authentik",
+)
+AUTHENTIK_DB = PlatformSecret(
+    "authentik",
+    "authentik-db-credentials",
+    ("username", "password"),
+    type="kubernetes.io/basic-auth",
+    needed_by="authentik",
+)
+
+
+def platform_secrets(cfg: HomeportConfig) -> list[PlatformSecret]:
+    """Return the secrets the enabled components need, in a stable order."""
+    out = [CERT_MANAGER_TOKEN]
+    if cfg.components.ddns.enabled:
+        out.append(DDNS_TOKEN)
+    if cfg.components.authentik.enabled:
+        out += [AUTHENTIK_SECRETS, AUTHENTIK_DB]
+    return out
+
+
+def components(cfg: HomeportConfig) -> list[Component]:
+    """The Sealed Secrets controller and the Application syncing the sealed folder."""
+    values = {
+        "fullnameOverride": CONTROLLER_NAME,
+        # The key is homeport's own (installed by bootstrap); never let the chart replace it.
+        "secretName": "sealed-secrets-key",
+        "keyrenewperiod": "0",
+        "resources": {
+            "requests": {"cpu": "10m", "memory": "64Mi"},
+            "limits": {"cpu": "200m", "memory": "128Mi"},
+        },
+        "metrics": {"serviceMonitor": {"enabled": False}},
+    }
+    controller = Component(
+        name="sealed-secrets",
+        namespace=CONTROLLER_NAMESPACE,
+        wave=WAVE_SEALED_SECRETS,
+        chart=CHARTS["sealed-secrets"],
+        values=values,
+        release="sealed-secrets",
+        description="Sealed Secrets controller (decrypts the secrets/ folder)",
+    )
+    sealed = Component(
+        name="secrets",
+        namespace=CONTROLLER_NAMESPACE,
+        wave=WAVE_SECRETS,
+        source={"path": SECRETS_DIR, "directory": {"recurse": True}},
+        skip_dry_run=True,
+        description="SealedSecrets written by homeport init / homeport secret set",
+    )
+    return [controller, sealed]
+
