@@ -314,6 +314,8 @@ class App(_Model):
     )
     autoscale: Autoscale | None = Field(None, description="Scale on CPU with an HPA.")
     run_as_user: int = Field(65532, ge=1, description="Non-root UID the container runs as.")
+    internet: bool = Field(False, description="Allow outbound connections to the internet.")
+    args: list[str] = Field(default_factory=list, description="Container arguments.")
 
     @field_validator("name")
     @classmethod

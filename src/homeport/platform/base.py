@@ -60,6 +60,8 @@ class Component:
         skip_dry_run: Add SkipDryRunOnMissingResource (custom resources whose CRD comes
             from an earlier wave).
         extra_sync_options: More Argo CD sync options.
+        per_namespace_files: Write one multi-document file per namespace instead of one
+            file per object (used for the namespaces Application).
     """
 
     name: str
@@ -76,6 +78,7 @@ class Component:
     description: str = ""
     skip_dry_run: bool = False
     extra_sync_options: list[str] = field(default_factory=list)
+    per_namespace_files: bool = False
 
 
 def meta(name: str, namespace: str | None = None, **labels: str) -> Obj:

@@ -1,0 +1,176 @@
+"""cert-manager: Let's Encrypt issuers (DNS-01 via Cloudflare) and the wildcard certificate.
+
+The Cloudflare token comes from a SealedSecret in ``cert-manager`` (the namespace
+ClusterIssuers read secrets from). Propagation checks use public resolvers only, because
+split-horizon home DNS answers the TXT lookups wrongly and challenges hang.
+"""
+
+from __future__ import annotations
+
+from homeport.config import HomeportConfig
+from homeport.platform import traefik
+from homeport.platform.base import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    FROM_MONITORING,
+    INTERNET_EGRESS,
+    WAVE_CONFIG,
+    WAVE_CONTROLLERS,
+    Component,
+    NamespaceSpec,
+    Obj,
+    meta,
+    netpol,
+)
+from homeport.platform.secrets import CERT_MANAGER_TOKEN, CLOUDFLARE_TOKEN_KEY
+from homeport.versions import CHARTS
+
+NAMESPACE = "cert-manager"
+WEBHOOK_PORT = 10250
+METRICS_PORT = 9402
+ACME_SERVERS = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+CERTIFICATE_NAME = "wildcard"
+
+
+def issuer_name(environment: str) -> str:
+    """Name of the ClusterIssuer for a Let's Encrypt environment."""
+    return f"letsencrypt-{environment}"
+
+
+def _values(cfg: HomeportConfig) -> Obj:
+    ha = cfg.ha
+    monitoring = cfg.components.monitoring.enabled
+    return {
+        "crds": {"enabled": True, "keep": True},
+        "replicaCount": 2 if ha else 1,
+        "podDisruptionBudget": {"enabled": ha},
+        "global": {"leaderElection": {"namespace": NAMESPACE}},
+        "dns01RecursiveNameservers": ",".join(cfg.components.cert_manager.nameservers),
+        "dns01RecursiveNameserversOnly": True,
+        "resources": {
+            "requests": {"cpu": "20m", "memory": "96Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        },
+        "webhook": {
+            "replicaCount": 2 if ha else 1,
+            "podDisruptionBudget": {"enabled": ha},
+            "resources": {
+                "requests": {"cpu": "10m", "memory": "32Mi"},
+                "limits": {"cpu": "200m", "memory": "128Mi"},
+            },
+        },
+        "cainjector": {
+            "replicaCount": 2 if ha else 1,
+            "podDisruptionBudget": {"enabled": ha},
+            "resources": {
+                "requests": {"cpu": "10m", "memory": "64Mi"},
+                "limits": {"cpu": "200m", "memory": "256Mi"},
+            },
+        },
+        "prometheus": {"enabled": True, "servicemonitor": {"enabled": monitoring}},
+    }
+
+
+def _issuer(cfg: HomeportConfig, environment: str) -> Obj:
+    name = issuer_name(environment)
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": meta(name),
+        "spec": {
+            "acme": {
+                "email": cfg.email,
+                "server": ACME_SERVERS[environment],
+                "privateKeySecretRef": {"name": f"{name}-account-key"},
+                "solvers": [
+                    {
+                        "selector": {"dnsZones": [cfg.zone]},
+                        "dns01": {
+                            "cloudflare": {
+                                "apiTokenSecretRef": {
+                                    "name": CERT_MANAGER_TOKEN.name,
+                                    "key": CLOUDFLARE_TOKEN_KEY,
+                                }
+                            }
+                        },
+                    }
+                ],
+            }
+        },
+    }
+
+
+def certificate(cfg: HomeportConfig) -> Obj:
+    """The wildcard Certificate for ``<domain>`` and ``*.<domain>`` in Traefik's namespace."""
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": meta(CERTIFICATE_NAME, traefik.NAMESPACE),
+        "spec": {
+            "secretName": traefik.WILDCARD_SECRET,
+            "commonName": cfg.domain,
+            "dnsNames": [cfg.domain, f"*.{cfg.domain}"],
+            "issuerRef": {
+                "group": "cert-manager.io",
+                "kind": "ClusterIssuer",
+                "name": issuer_name(cfg.acme.environment),
+            },
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+            "duration": "2160h",
+            "renewBefore": "720h",
+        },
+    }
+
+
+def _namespace() -> NamespaceSpec:
+    ns = NAMESPACE
+    return NamespaceSpec(
+        ns,
+        "restricted",
+        (
+            # The API server calls the webhook; it is not a pod, so no peer selector.
+            netpol(
+                "allow-webhook",
+                ns,
+                pod_selector={"matchLabels": {"app.kubernetes.io/component": "webhook"}},
+                ingress=[{"ports": [{"protocol": "TCP", "port": WEBHOOK_PORT}]}],
+            ),
+            netpol(
+                "allow-metrics-from-monitoring",
+                ns,
+                ingress=[{**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
+            ),
+            # ACME, the Cloudflare API and the public resolvers of the DNS-01 self-check.
+            netpol("allow-internet", ns, egress=[INTERNET_EGRESS]),
+            netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
+            netpol("allow-dns", ns, egress=[DNS_EGRESS]),
+        ),
+    )
+
+
+def components(cfg: HomeportConfig) -> list[Component]:
+    """cert-manager's chart, then both ClusterIssuers and the wildcard certificate."""
+    return [
+        Component(
+            name="cert-manager",
+            namespace=NAMESPACE,
+            wave=WAVE_CONTROLLERS,
+            chart=CHARTS["cert-manager"],
+            values=_values(cfg),
+            release="cert-manager",
+            server_side=True,
+            namespaces=[_namespace()],
+            description="cert-manager (Let's Encrypt, DNS-01 via Cloudflare)",
+        ),
+        Component(
+            name="cert-manager-config",
+            namespace=NAMESPACE,
+            wave=WAVE_CONFIG,
+            objects=[_issuer(cfg, "staging"), _issuer(cfg, "production"), certificate(cfg)],
+            skip_dry_run=True,
+            description="ClusterIssuers and the wildcard certificate",
+        ),
+    ]
