@@ -24,7 +24,9 @@ from pydantic import (
 from homeport import yamlio
 from homeport.errors import ConfigError, ConfigProblem
 
-SCHEMA_URL = "https://raw.githubusercontent.com/homeport-dev/homeport/main/schema/homeport.schema.json"
+SCHEMA_URL = (
+    "https://raw.githubusercontent.com/homeport-dev/homeport/main/schema/homeport.schema.json"
+)
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _DNS1123 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -197,7 +199,10 @@ class GitConfig(_Model):
     @classmethod
     def _url(cls, v: str) -> str:
         if not re.match(r"^(https://|http://|ssh://|git@[^:\s]+:)\S+$", v):
-            raise ValueError(f'"{v}" is not a Git URL; use https://host/owner/repo.git or git@host:owner/repo.git')
+            raise ValueError(
+                f'"{v}" is not a Git URL; '
+                "use https://host/owner/repo.git or git@host:owner/repo.git"
+            )
         return v
 
     @field_validator("path")
@@ -379,7 +384,9 @@ class TraefikComponent(Component):
 
     dashboard: bool = Field(True, description="Serve the dashboard at traefik.<domain> (SSO only).")
     replicas: int | None = Field(None, ge=1, le=10, description="Default: 1, or 2 with ha.")
-    load_balancer_ip: str | None = Field(None, description="Fixed LoadBalancer IP, if your LB needs one.")
+    load_balancer_ip: str | None = Field(
+        None, description="Fixed LoadBalancer IP, if your LB needs one."
+    )
 
     @field_validator("enabled")
     @classmethod
@@ -440,8 +447,12 @@ class MonitoringAlerts(_Model):
 
     email: str | None = Field(None, description="Send alerts to this address.")
     smtp_host: str | None = Field(None, description="SMTP server host:port for e-mail alerts.")
-    ntfy_url: str | None = Field(None, description="ntfy topic URL, e.g. https://ntfy.sh/my-alerts.")
-    webhook_url: str | None = Field(None, description="Generic webhook receiving Alertmanager JSON.")
+    ntfy_url: str | None = Field(
+        None, description="ntfy topic URL, e.g. https://ntfy.sh/my-alerts."
+    )
+    webhook_url: str | None = Field(
+        None, description="Generic webhook receiving Alertmanager JSON."
+    )
 
     @field_validator("email")
     @classmethod
@@ -594,10 +605,17 @@ def _semantic_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...],
     hosts: dict[str, int] = {}
     for i, app in enumerate(cfg.apps):
         if app.name in names:
-            out.append((("apps", i, "name"), f'duplicate app name "{app.name}" (also apps[{names[app.name]}])'))
+            out.append(
+                (
+                    ("apps", i, "name"),
+                    f'duplicate app name "{app.name}" (also apps[{names[app.name]}])',
+                )
+            )
         names.setdefault(app.name, i)
         if app.name in RESERVED_NAMESPACES:
-            out.append((("apps", i, "name"), f'"{app.name}" is a platform namespace; choose another name'))
+            out.append(
+                (("apps", i, "name"), f'"{app.name}" is a platform namespace; choose another name')
+            )
         host = cfg.host_of(app)
         field = "host" if app.host else "name"
         if host != cfg.domain and not host.endswith("." + cfg.domain):
@@ -611,13 +629,19 @@ def _semantic_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...],
         hosts.setdefault(host, i)
         if app.auth == "sso" and not cfg.sso:
             out.append(
-                (("apps", i, "auth"), f'app "{app.name}" asks for sso but components.authentik is disabled')
+                (
+                    ("apps", i, "auth"),
+                    f'app "{app.name}" asks for sso but components.authentik is disabled',
+                )
             )
         if app.storage is not None and app.replicas > 1:
             out.append(
-                (("apps", i, "storage"),
-                 f'app "{app.name}" has storage and {app.replicas} replicas; a ReadWriteOnce volume '
-                 "serves one pod: set replicas: 1")
+                (
+                    ("apps", i, "storage"),
+                    f'app "{app.name}" has storage and {app.replicas} replicas; '
+                    "a ReadWriteOnce volume "
+                    "serves one pod: set replicas: 1",
+                )
             )
     comps = cfg.components
     if comps.argocd.auth == "sso" and not cfg.sso:
@@ -626,12 +650,17 @@ def _semantic_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...],
         out.append((("components", "monitoring", "auth"), "sso needs components.authentik enabled"))
     if comps.authentik.enabled and not comps.cloudnative_pg.enabled:
         out.append(
-            (("components", "cloudnative_pg", "enabled"), "Authentik needs CloudNativePG for its database")
+            (
+                ("components", "cloudnative_pg", "enabled"),
+                "Authentik needs CloudNativePG for its database",
+            )
         )
     if not comps.sealed_secrets.enabled:
         out.append(
-            (("components", "sealed_secrets", "enabled"),
-             "Sealed Secrets cannot be disabled: every platform secret is sealed")
+            (
+                ("components", "sealed_secrets", "enabled"),
+                "Sealed Secrets cannot be disabled: every platform secret is sealed",
+            )
         )
     return out
 
@@ -649,7 +678,7 @@ def _fmt_loc(loc: tuple[str | int, ...]) -> str:
 def _clean_msg(msg: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            msg = msg[len(prefix):]
+            msg = msg[len(prefix) :]
     if msg == "Extra inputs are not permitted":
         return "unknown key"
     if msg == "Field required":
@@ -685,7 +714,7 @@ def parse_config(text: str, file: str = "homeport.yaml") -> HomeportConfig:
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if isinstance(p, (str, int)))
-            # pydantic appends the union member / validator name for some errors; drop non-path bits.
+            # pydantic appends union members / validator names to some locations; drop them.
             loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
             problems.append(
                 ConfigProblem(file, doc.line_of(loc), _fmt_loc(loc), _clean_msg(err["msg"]))
@@ -720,9 +749,13 @@ def load_config(path: str | Path) -> HomeportConfig:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([ConfigProblem(name, 0, "", "no such file; run `homeport init` to create one")]) from None
+        raise ConfigError(
+            [ConfigProblem(name, 0, "", "no such file; run `homeport init` to create one")]
+        ) from None
     except IsADirectoryError:
-        raise ConfigError([ConfigProblem(name, 0, "", "is a directory, not a config file")]) from None
+        raise ConfigError(
+            [ConfigProblem(name, 0, "", "is a directory, not a config file")]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError([ConfigProblem(name, 0, "", f"cannot read: {reason}")]) from None
@@ -737,10 +770,10 @@ def json_schema() -> dict[str, Any]:
     """
     schema = HomeportConfig.model_json_schema(mode="validation")
     # pydantic emits 2020-12 style $defs; draft-07 tools want definitions.
-    text = _retarget_refs(schema)
-    text["$schema"] = "http://json-schema.org/draft-07/schema#"
-    text["$id"] = SCHEMA_URL
-    return text
+    body = _retarget_refs(schema)
+    head = {"$schema": "http://json-schema.org/draft-07/schema#", "$id": SCHEMA_URL}
+    defs = body.pop("definitions", {})
+    return {**head, **body, "definitions": defs}
 
 
 def _retarget_refs(node: Any) -> Any:
@@ -769,4 +802,3 @@ __all__ = [
     "parse_config",
     "parse_duration",
 ]
-

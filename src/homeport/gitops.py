@@ -70,8 +70,10 @@ def guard_no_plaintext(obj: Obj, where: str) -> None:
     Raises:
         PlaintextSecretError: The object is a v1 Secret with data or stringData.
     """
-    if obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1" and (
-        obj.get("data") or obj.get("stringData")
+    if (
+        obj.get("kind") == "Secret"
+        and obj.get("apiVersion") == "v1"
+        and (obj.get("data") or obj.get("stringData"))
     ):
         name = (obj.get("metadata") or {}).get("name", "?")
         raise PlaintextSecretError(
@@ -203,7 +205,11 @@ def render_tree(cfg: HomeportConfig) -> RenderedTree:
             groups: dict[str, list[Obj]] = {}
             for obj in comp.objects:
                 md = obj.get("metadata") or {}
-                ns = md.get("namespace") or md.get("name") if obj.get("kind") == "Namespace" else md.get("namespace")
+                ns = (
+                    md.get("namespace") or md.get("name")
+                    if obj.get("kind") == "Namespace"
+                    else md.get("namespace")
+                )
                 groups.setdefault(str(ns or "cluster"), []).append(obj)
             for ns, objs in sorted(groups.items()):
                 path = f"components/{comp.name}/{ns}.yaml"
@@ -321,9 +327,7 @@ def _check_out_dir(out: Path) -> None:
             )
 
 
-def write_tree(
-    tree: RenderedTree, out: Path, *, _fail_after: int | None = None
-) -> WriteResult:
+def write_tree(tree: RenderedTree, out: Path, *, _fail_after: int | None = None) -> WriteResult:
     """Write a rendered tree into ``out`` atomically.
 
     Files render does not own (sealed secrets, the user's own files) are carried over
@@ -365,7 +369,9 @@ def write_tree(
             dst.write_text(text, encoding="utf-8")
         owned = tmp / OWNED_FILE
         owned.parent.mkdir(parents=True, exist_ok=True)
-        owned.write_text(_OWNED_HEADER + "".join(f"{rel}\n" for rel in tree.files), encoding="utf-8")
+        owned.write_text(
+            _OWNED_HEADER + "".join(f"{rel}\n" for rel in tree.files), encoding="utf-8"
+        )
         _fsync_tree(tmp)
         os.chmod(tmp, 0o755)
         old = out.with_name(out.name + _OLD_SUFFIX)
@@ -376,7 +382,9 @@ def write_tree(
             shutil.rmtree(old)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise RenderError(f"{out}: could not write the tree ({exc}); the previous tree is untouched") from None
+        raise RenderError(
+            f"{out}: could not write the tree ({exc}); the previous tree is untouched"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -100,7 +100,7 @@ def generate_keypair() -> tuple[bytes, bytes]:
         (private key PEM, certificate PEM).
     """
     key = rsa.generate_private_key(public_exponent=65537, key_size=_KEY_BITS)
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sealed-secret")])
     cert = (
         x509.CertificateBuilder()
@@ -266,7 +266,9 @@ def hybrid_decrypt(private_key: rsa.RSAPrivateKey, sealed: bytes, label: bytes) 
         )
         return AESGCM(session_key).decrypt(b"\x00" * 12, sealed[2 + n :], None)
     except (ValueError, InvalidTag):
-        raise SealError("this key did not seal this secret (or it was sealed for another name or namespace)") from None
+        raise SealError(
+            "this key did not seal this secret (or it was sealed for another name or namespace)"
+        ) from None
 
 
 def seal_secret(

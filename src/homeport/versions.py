@@ -73,9 +73,14 @@ KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.6.16"
 
 CHARTS: dict[str, Chart] = {
-    "traefik": Chart("https://traefik.github.io/charts", "traefik", TRAEFIK_CHART_VERSION, TRAEFIK_IMAGE_VERSION),
+    "traefik": Chart(
+        "https://traefik.github.io/charts", "traefik", TRAEFIK_CHART_VERSION, TRAEFIK_IMAGE_VERSION
+    ),
     "cert-manager": Chart(
-        "https://charts.jetstack.io", "cert-manager", CERT_MANAGER_CHART_VERSION, CERT_MANAGER_CHART_VERSION
+        "https://charts.jetstack.io",
+        "cert-manager",
+        CERT_MANAGER_CHART_VERSION,
+        CERT_MANAGER_CHART_VERSION,
     ),
     "sealed-secrets": Chart(
         "https://bitnami-labs.github.io/sealed-secrets",
@@ -90,7 +95,10 @@ CHARTS: dict[str, Chart] = {
         CLOUDNATIVE_PG_VERSION,
     ),
     "authentik": Chart(
-        "https://charts.goauthentik.io", "authentik", AUTHENTIK_CHART_VERSION, AUTHENTIK_CHART_VERSION
+        "https://charts.goauthentik.io",
+        "authentik",
+        AUTHENTIK_CHART_VERSION,
+        AUTHENTIK_CHART_VERSION,
     ),
     "kube-prometheus-stack": Chart(
         "https://prometheus-community.github.io/helm-charts",

@@ -8,6 +8,8 @@ keys (PyYAML silently keeps the last one).
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,24 +22,115 @@ Path_ = tuple[str | int, ...]
 _TOP_ORDER = ("apiVersion", "kind", "metadata")
 
 
-class _Dumper(yaml.SafeDumper):
-    """SafeDumper that indents lists under their key and never emits aliases."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+# libyaml's parser is an order of magnitude faster than pure Python.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_RESOLVER: Any = yaml.resolver.Resolver()
+_PLAIN_OK = re.compile(r"^[A-Za-z0-9_/$(][A-Za-z0-9_./@$%+=(),~^ -]*$")
 
 
-def _str_representer(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    # Multi-line strings (scripts, blueprints, PEM) read best as literal blocks.
-    if "\n" in data:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+@functools.lru_cache(maxsize=65536)
+def _scalar(value: str) -> str:
+    """Render a string scalar: plain when YAML reads it back as the same string."""
+    if (
+        _PLAIN_OK.fullmatch(value)
+        and not value.endswith(" ")
+        and " -" not in value
+        and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"
+    ):
+        return value
+    return _double_quoted(value)
 
 
-_Dumper.add_representer(str, _str_representer)
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _double_quoted(value: str) -> str:
+    """YAML double-quoted scalar; non-printable characters as YAML escapes."""
+    out = ['"']
+    for ch in value:
+        esc = _ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif ch.isprintable() and ch not in "\ufeff":
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(
+                f"\\x{code:02x}"
+                if code < 0x100
+                else f"\\u{code:04x}"
+                if code < 0x10000
+                else f"\\U{code:08x}"
+            )
+    out.append('"')
+    return "".join(out)
+
+
+def _block(value: str, indent: str) -> str | None:
+    """Render a multi-line string as a literal block, or None when a block cannot hold it."""
+    if (
+        value.startswith((" ", "\n"))
+        or value.endswith("\n\n")
+        or not value.replace("\n", "").isprintable()
+    ):
+        return None
+    body = value[:-1] if value.endswith("\n") else value
+    if any(line != line.rstrip(" ") for line in body.split("\n")):
+        return None
+    head = "|" if value.endswith("\n") else "|-"
+    return head + "".join(f"\n{indent}{line}" if line else "\n" for line in body.split("\n"))
+
+
+def _emit(obj: Any, indent: str, out: list[str]) -> None:
+    """Append the block-style YAML of a mapping or sequence to ``out`` (one line per item)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            key = _scalar(str(k))
+            if isinstance(v, (dict, list)) and v:
+                out.append(f"{indent}{key}:")
+                _emit(v, indent + "  ", out)
+            else:
+                out.append(f"{indent}{key}: {_inline(v, indent + '  ')}")
+    else:
+        for v in obj:
+            if isinstance(v, dict) and v:
+                sub: list[str] = []
+                _emit(v, indent + "  ", sub)
+                sub[0] = f"{indent}- {sub[0][len(indent) + 2 :]}"
+                out.extend(sub)
+            elif isinstance(v, list) and v:
+                sub = []
+                _emit(v, indent + "  ", sub)
+                sub[0] = f"{indent}- {sub[0][len(indent) + 2 :]}"
+                out.extend(sub)
+            else:
+                out.append(f"{indent}- {_inline(v, indent + '  ')}")
+
+
+def _inline(v: Any, indent: str) -> str:
+    if isinstance(v, str):
+        if "\n" in v:
+            block = _block(v, indent)
+            if block is not None:
+                return block
+        return _scalar(v)
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if isinstance(v, float):
+        # YAML 1.1 reads "1e-05" as a string; it needs a dot before the exponent.
+        text = repr(v).lower()
+        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, dict):
+        return "{}"
+    if isinstance(v, list):
+        return "[]"
+    raise TypeError(f"cannot write {type(v).__name__} as YAML")
 
 
 def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
@@ -49,17 +142,24 @@ def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
 def dump(obj: Any) -> str:
     """Serialise one object to YAML deterministically.
 
+    Block style, two-space indent, lists indented under their key, keys in the order
+    the code built them (``apiVersion``, ``kind``, ``metadata`` first). Strings are
+    plain when YAML reads them back unchanged, else double-quoted; multi-line strings
+    are literal blocks.
+
     Args:
-        obj: A JSON-like value (dicts, lists, scalars).
+        obj: A JSON-like value (dicts, lists, strings, numbers, booleans, None).
 
     Returns:
         The YAML text, ending in a newline.
     """
     if isinstance(obj, dict):
         obj = _ordered(obj)
-    return yaml.dump(
-        obj, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096
-    )
+    if isinstance(obj, (dict, list)) and obj:
+        out: list[str] = []
+        _emit(obj, "", out)
+        return "\n".join(out) + "\n"
+    return (_scalar(obj) if isinstance(obj, str) else _inline(obj, "")) + "\n"
 
 
 def dump_all(objs: Iterable[Any]) -> str:
@@ -108,14 +208,16 @@ class LocatedDoc:
         return self.lines.get((), 1)
 
 
+# One constructor for scalars of located documents (it keeps no state between calls).
+_CONSTRUCTOR = yaml.SafeLoader("")
+
+
 def _construct(node: yaml.Node, path: Path_, doc: LocatedDoc) -> Any:
     doc.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(
-                ""
-            ).construct_object(key_node)  # scalar keys only; merges are rare in configs
+            key = _CONSTRUCTOR.construct_object(key_node)
             if isinstance(key, (list, dict)):
                 raise YamlSyntaxError("mapping keys must be scalars", key_node.start_mark.line + 1)
             if key in out:
@@ -126,7 +228,7 @@ def _construct(node: yaml.Node, path: Path_, doc: LocatedDoc) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), doc) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader("").construct_object(node)
+    return _CONSTRUCTOR.construct_object(node)
 
 
 def load_located(text: str) -> LocatedDoc:
@@ -142,7 +244,7 @@ def load_located(text: str) -> LocatedDoc:
         YamlSyntaxError: The text is not one valid YAML document.
     """
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -165,11 +267,11 @@ def load_all(text: str) -> Iterator[Any]:
     Yields:
         Each non-empty document.
     """
-    for d in yaml.safe_load_all(text):
+    for d in yaml.load_all(text, Loader=_Loader):
         if d is not None:
             yield d
 
 
 def load(text: str) -> Any:
     """Parse one YAML document into plain values."""
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=_Loader)

@@ -9,6 +9,7 @@ import typer
 
 from homeport import __version__
 from homeport.cli import _common
+from homeport.errors import HomeportError
 
 app = typer.Typer(
     name="homeport",
@@ -48,7 +49,18 @@ def _register() -> None:
 
     for mod in (init_cmd, schema_cmd, seal_cmd, secret_cmd):
         mod.register(app)
-    for optional in ("render", "diff", "app", "check", "ddns", "bootstrap", "status", "backup", "restore", "schemas"):
+    for optional in (
+        "render",
+        "diff",
+        "apps",
+        "check",
+        "ddns",
+        "bootstrap",
+        "status",
+        "backup",
+        "restore",
+        "schemas",
+    ):
         try:
             mod = __import__(f"homeport.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError as exc:
@@ -63,13 +75,11 @@ _register()
 
 def main() -> None:
     """Entry point of the ``homeport`` console script."""
+    # Typer handles usage errors itself (exit 2); homeport's own errors arrive here.
     try:
-        app(standalone_mode=False)
-    except _common.HANDLED as exc:
-        code = _common.report(exc)
-        sys.exit(code)
-    except SystemExit:
-        raise
+        app()
+    except HomeportError as exc:
+        sys.exit(_common.report(exc))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

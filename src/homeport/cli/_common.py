@@ -6,7 +6,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
 
@@ -23,28 +22,17 @@ class _State:
 
 
 STATE = _State()
-HANDLED = (HomeportError, click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort)
 
 
-def report(exc: BaseException) -> int:
+def report(exc: HomeportError) -> int:
     """Print an error the way homeport always does and return the exit code.
 
     Args:
-        exc: The exception caught at the top of the CLI.
+        exc: The error caught at the top of the CLI.
 
     Returns:
         The process exit code.
     """
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, click.exceptions.Abort):
-        err_console.print("aborted")
-        return 130
-    if isinstance(exc, click.exceptions.ClickException):
-        # Usage errors (unknown flag, missing argument) are bad input: exit 2.
-        exc.show()
-        return 2 if isinstance(exc, click.exceptions.UsageError) else exc.exit_code
-    assert isinstance(exc, HomeportError)
     if STATE.debug:
         traceback.print_exception(exc)
     for line in exc.lines():

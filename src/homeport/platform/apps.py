@@ -84,7 +84,12 @@ def workload(cfg: HomeportConfig, app: App, namespace: str) -> list[Obj]:
         {
             "resources": _resources(app.resources),
             "readinessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
-            "livenessProbe": {**probe, "periodSeconds": 20, "failureThreshold": 3, "initialDelaySeconds": 10},
+            "livenessProbe": {
+                **probe,
+                "periodSeconds": 20,
+                "failureThreshold": 3,
+                "initialDelaySeconds": 10,
+            },
             "securityContext": ctr_sc,
             "volumeMounts": mounts,
         }
@@ -132,7 +137,9 @@ def workload(cfg: HomeportConfig, app: App, namespace: str) -> list[Obj]:
             "spec": {
                 "type": "ClusterIP",
                 "selector": sel,
-                "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+                "ports": [
+                    {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
+                ],
             },
         },
         traefik.ingress_route(
@@ -210,7 +217,14 @@ def _app_policies(namespace: str, apps: list[App]) -> tuple[Obj, ...]:
             )
         )
         if app.internet:
-            out.append(netpol(f"allow-internet-{app.name}", namespace, pod_selector=sel, egress=[INTERNET_EGRESS]))
+            out.append(
+                netpol(
+                    f"allow-internet-{app.name}",
+                    namespace,
+                    pod_selector=sel,
+                    egress=[INTERNET_EGRESS],
+                )
+            )
     out.append(netpol("allow-dns", namespace, egress=[DNS_EGRESS]))
     return tuple(out)
 
@@ -252,7 +266,11 @@ def components(cfg: HomeportConfig) -> list[Component]:
                 wave=WAVE_APPS,
                 objects=objs,
                 skip_dry_run=True,
-                namespaces=[NamespaceSpec(DEMO_NAMESPACE, "restricted", _app_policies(DEMO_NAMESPACE, demos))],
+                namespaces=[
+                    NamespaceSpec(
+                        DEMO_NAMESPACE, "restricted", _app_policies(DEMO_NAMESPACE, demos)
+                    )
+                ],
                 description="Demo apps: whoami (public) and hello (SSO)",
             )
         )

@@ -104,7 +104,10 @@ def bootstrap_objects(cfg: HomeportConfig) -> list[Obj]:
             "metadata": {
                 "name": "argocd-cm",
                 "namespace": ARGOCD_NS,
-                "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"},
+                "labels": {
+                    "app.kubernetes.io/name": "argocd-cm",
+                    "app.kubernetes.io/part-of": "argocd",
+                },
             },
             "data": cm_data(cfg),
         },
@@ -127,7 +130,9 @@ def bootstrap_objects(cfg: HomeportConfig) -> list[Obj]:
 def _strategic_patch(obj: Obj) -> str:
     from homeport import yamlio
 
-    return yamlio.dump({k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "data")})
+    return yamlio.dump(
+        {k: v for k, v in obj.items() if k in ("apiVersion", "kind", "metadata", "data")}
+    )
 
 
 def _self_source(cfg: HomeportConfig) -> Obj:
@@ -175,7 +180,9 @@ def project(cfg: HomeportConfig, components: list[Component]) -> Obj:
         "spec": {
             "description": "Everything homeport renders",
             "sourceRepos": source_repos(cfg, components),
-            "destinations": [{"server": IN_CLUSTER, "namespace": ns} for ns in destinations(components)],
+            "destinations": [
+                {"server": IN_CLUSTER, "namespace": ns} for ns in destinations(components)
+            ],
             # CRDs, ClusterIssuers, namespaces and webhooks are cluster-scoped.
             "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
             "namespaceResourceWhitelist": [{"group": "*", "kind": "*"}],
@@ -241,7 +248,12 @@ def application(cfg: HomeportConfig, comp: Component) -> Obj:
     if comp.description:
         md["annotations"]["homeport.dev/description"] = comp.description
     md["finalizers"] = [FINALIZER]
-    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": md, "spec": spec}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": md,
+        "spec": spec,
+    }
 
 
 def root_application(cfg: HomeportConfig) -> Obj:

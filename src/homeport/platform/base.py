@@ -152,7 +152,9 @@ DNS_EGRESS: Obj = {
     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
 }
 # The API server is not a pod; allow its usual ports to any address.
-APISERVER_EGRESS: Obj = {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]}
+APISERVER_EGRESS: Obj = {
+    "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]
+}
 INTERNET_EGRESS: Obj = {
     "to": [
         {

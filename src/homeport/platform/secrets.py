@@ -102,4 +102,3 @@ def components(cfg: HomeportConfig) -> list[Component]:
         description="SealedSecrets written by homeport init / homeport secret set",
     )
     return [controller, sealed]
-

@@ -1,0 +1,77 @@
+"""``homeport app add|remove``: edit the apps of homeport.yaml, then re-render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from homeport.cli._common import out_console
+from homeport.cli.render import ConfigOpt, default_out, run_check
+from homeport.config import HomeportConfig
+from homeport.configedit import add_app, remove_app
+from homeport.gitops import render_tree, write_tree
+
+app_cmd = typer.Typer(help="Add or remove your apps (edits homeport.yaml, keeps your comments).")
+
+RenderOpt = Annotated[
+    bool, typer.Option("--render/--no-render", help="Re-render the tree afterwards.")
+]
+
+
+def _rerender(config: Path, cfg: HomeportConfig) -> None:
+    target = default_out(config, cfg)
+    tree = render_tree(cfg)
+    res = write_tree(tree, target)
+    out_console.print(
+        f"re-rendered {target}: {len(res.added)} added, "
+        f"{len(res.changed)} changed, {len(res.removed)} removed",
+        markup=False,
+    )
+    code = run_check(target, cfg)
+    if code:
+        raise typer.Exit(code)
+
+
+@app_cmd.command("add")
+def add(
+    name: Annotated[str, typer.Argument(help="App name (also its namespace).")],
+    image: Annotated[
+        str, typer.Option("--image", help="Image with a pinned tag, e.g. ghost:5.130.2.")
+    ],
+    port: Annotated[int, typer.Option("--port", help="Port the container listens on.")],
+    host: Annotated[
+        str | None, typer.Option("--host", help="Public host. Default: <name>.<domain>.")
+    ] = None,
+    auth: Annotated[
+        Literal["sso", "public"] | None,
+        typer.Option("--auth", help="sso (behind Authentik) or public."),
+    ] = None,
+    replicas: Annotated[int | None, typer.Option("--replicas", help="Number of pods.")] = None,
+    config: ConfigOpt = Path("homeport.yaml"),
+    render: RenderOpt = True,
+) -> None:
+    """Add an app to homeport.yaml and re-render the tree."""
+    cfg = add_app(config, name, image, port, host=host, auth=auth, replicas=replicas)
+    out_console.print(f"added {name} at {cfg.host_of(cfg.apps[-1])} to {config}", markup=False)
+    if render:
+        _rerender(config, cfg)
+
+
+@app_cmd.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="App name.")],
+    config: ConfigOpt = Path("homeport.yaml"),
+    render: RenderOpt = True,
+) -> None:
+    """Remove an app from homeport.yaml and re-render (Argo CD then prunes it)."""
+    cfg = remove_app(config, name)
+    out_console.print(f"removed {name} from {config}", markup=False)
+    if render:
+        _rerender(config, cfg)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``app`` command group."""
+    app.add_typer(app_cmd, name="app")

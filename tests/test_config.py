@@ -1,0 +1,249 @@
+"""homeport.yaml validation: every bad input of the Foundation issue, and the good ones."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from homeport.config import HomeportConfig, load_config, normalize_domain, parse_config
+from homeport.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = """\
+domain: example.com
+email: admin@example.com
+git:
+  url: https://github.com/me/lab.git
+"""
+
+
+NO_SSO = (
+    "components:\n  authentik:\n    enabled: false\n"
+    "  argocd:\n    auth: public\n  monitoring:\n    auth: public\n"
+)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "homeport.yaml")
+    return exc.value.lines()
+
+
+def test_minimal_config_gets_safe_defaults() -> None:
+    cfg = parse_config(BASE)
+    assert cfg.acme.environment == "staging"
+    assert cfg.zone == "example.com"
+    assert cfg.cloudflare.records == ["@", "*"]
+    assert (
+        cfg.cloudflare.proxied,
+        cfg.cloudflare.ttl,
+        cfg.cloudflare.ipv4,
+        cfg.cloudflare.ipv6,
+    ) == (
+        False,
+        1,
+        True,
+        False,
+    )
+    assert cfg.cloudflare.interval == "5m"
+    assert (cfg.git.revision, cfg.git.path) == ("main", "cluster")
+    assert cfg.kubernetes.version == "1.36"
+    assert cfg.ha is False
+    assert cfg.components.demo_apps.enabled is True
+    assert cfg.apps == []
+
+
+def test_domain_is_normalised() -> None:
+    cfg = parse_config(BASE.replace("example.com", "Example.COM.", 1))
+    assert cfg.domain == "example.com"
+    assert normalize_domain("bücher.example") == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize(
+    ("domain", "fragment"),
+    [
+        ("exa mple.com", "not a valid domain"),
+        ("-bad.com", "label"),
+        ("example", "not fully qualified"),
+        ("a" * 63 + "." + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".com", "maximum is 253"),
+        ("bad_label.com", "label"),
+        ("example.123", "numeric"),
+    ],
+)
+def test_bad_domains_name_line_and_field(domain: str, fragment: str) -> None:
+    lines = problems(BASE.replace("example.com", domain, 1))
+    assert lines[0].startswith("homeport.yaml:1: domain: ")
+    assert fragment in lines[0]
+
+
+def test_bad_email() -> None:
+    assert problems(BASE.replace("admin@example.com", "not-an-email"))[0].startswith(
+        "homeport.yaml:2: email: "
+    )
+
+
+def test_unknown_key_is_rejected_with_its_line() -> None:
+    lines = problems(BASE + "colour: blue\n")
+    assert lines == ["homeport.yaml:5: colour: unknown key"]
+
+
+def test_unknown_nested_key() -> None:
+    lines = problems(BASE.replace("  url:", "  branch: main\n  url:"))
+    assert lines == ["homeport.yaml:4: git.branch: unknown key"]
+
+
+def test_invalid_yaml() -> None:
+    lines = problems("domain: [unclosed\n")
+    assert lines[0].startswith("homeport.yaml:") and "invalid YAML" in lines[0]
+
+
+def test_duplicate_key_is_an_error_not_silently_merged() -> None:
+    lines = problems(BASE + "domain: other.com\n")
+    assert (
+        lines == ['homeport.yaml:5: invalid YAML: duplicate key "domain"']
+        or "duplicate key" in lines[0]
+    )
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "\n\n"])
+def test_empty_config(text: str) -> None:
+    assert "empty" in problems(text)[0]
+
+
+def test_not_a_mapping() -> None:
+    assert "mapping" in problems("- a\n- b\n")[0]
+
+
+def app_config(*apps: str) -> str:
+    return BASE + "apps:\n" + "".join(apps)
+
+
+def app(name: str, image: str = "ghost:5.1", port: int = 2368, extra: str = "") -> str:
+    return f"  - name: {name}\n    image: {image}\n    port: {port}\n{extra}"
+
+
+def test_issue_example_error_message() -> None:
+    text = app_config(app("a"), app("b", image="nginx:latest"))
+    assert problems(text) == [
+        'homeport.yaml:10: apps[1].image: tag "latest" is not allowed; pin a version'
+    ]
+
+
+def test_image_without_tag() -> None:
+    assert "no tag" in problems(app_config(app("a", image="nginx")))[0]
+
+
+def test_image_with_registry_port_but_no_tag() -> None:
+    assert "no tag" in problems(app_config(app("a", image="registry.local:5000/team/app")))[0]
+
+
+def test_image_digest_is_pinned() -> None:
+    cfg = parse_config(app_config(app("a", image="nginx@sha256:" + "a" * 64)))
+    assert cfg.apps[0].image.endswith("a" * 64)
+
+
+def test_duplicate_app_names() -> None:
+    lines = problems(app_config(app("a"), app("a")))
+    assert lines[0].startswith("homeport.yaml:9: apps[1].name: duplicate app name")
+
+
+def test_duplicate_hosts() -> None:
+    text = app_config(app("a"), app("b", extra="    host: a.example.com\n"))
+    assert any("apps[1].host: duplicate host" in ln for ln in problems(text))
+
+
+def test_host_outside_domain() -> None:
+    text = app_config(app("a", extra="    host: a.other.org\n"))
+    assert "outside the domain" in problems(text)[0]
+
+
+def test_host_of_the_platform_is_refused() -> None:
+    text = app_config(app("a", extra="    host: auth.example.com\n"))
+    assert "used by the platform" in problems(text)[0]
+
+
+@pytest.mark.parametrize("port", [0, 70000, -1])
+def test_bad_ports(port: int) -> None:
+    line = problems(app_config(app("a", port=port)))[0]
+    assert line.startswith("homeport.yaml:8: apps[0].port: "), line
+
+
+def test_sso_app_with_sso_disabled_names_the_app() -> None:
+    text = app_config(app("wiki", extra="    auth: sso\n")) + NO_SSO
+    lines = problems(text)
+    assert any('app "wiki" asks for sso' in ln for ln in lines)
+
+
+def test_auth_defaults_follow_sso_availability() -> None:
+    cfg = parse_config(app_config(app("a")))
+    assert cfg.auth_of(cfg.apps[0]) == "sso"
+    off = parse_config(app_config(app("a")) + NO_SSO)
+    assert off.auth_of(off.apps[0]) == "public"
+
+
+def test_platform_namespace_cannot_be_an_app_name() -> None:
+    assert "platform namespace" in problems(app_config(app("traefik")))[0]
+
+
+def test_storage_with_several_replicas_is_refused() -> None:
+    text = app_config(app("a", extra="    replicas: 2\n    storage:\n      size: 1Gi\n"))
+    assert "ReadWriteOnce" in problems(text)[0]
+
+
+def test_zone_must_contain_domain() -> None:
+    text = BASE + "cloudflare:\n  zone: other.org\n"
+    assert problems(text)[0].startswith("homeport.yaml:6: cloudflare.zone: ")
+
+
+def test_all_problems_are_reported_in_line_order() -> None:
+    text = app_config(app("a", image="x:latest", port=0))
+    lines = problems(text)
+    assert [ln.split(":")[1] for ln in lines] == sorted((ln.split(":")[1] for ln in lines), key=int)
+    assert len(lines) == 2
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(tmp_path / "homeport.yaml")
+    assert "no such file" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "example", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_examples_are_valid(example: Path) -> None:
+    assert isinstance(load_config(example), HomeportConfig)
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "homeport", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def test_cli_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "homeport.yaml"
+    cfg.write_text(app_config(app("a", image="nginx:latest")))
+    res = run_cli("render", "-c", str(cfg), "--out", str(tmp_path / "out"), "--no-check")
+    assert res.returncode == 2
+    assert (
+        res.stderr.strip()
+        == f'error: {cfg}:7: apps[0].image: tag "latest" is not allowed; pin a version'
+    )
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_debug_shows_traceback(tmp_path: Path) -> None:
+    cfg = tmp_path / "homeport.yaml"
+    cfg.write_text("domain: [\n")
+    res = run_cli("--debug", "render", "-c", str(cfg), "--no-check")
+    assert res.returncode == 2
+    assert "Traceback" in res.stderr
