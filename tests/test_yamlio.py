@@ -83,6 +83,11 @@ def test_dump_all_round_trips(docs: list[dict[str, Any]]) -> None:
     assert list(yamlio.load_all(yamlio.dump_all(docs))) == docs
 
 
+def test_go_yaml_booleans_are_quoted() -> None:
+    for word in ("y", "Y", "n", "N", "yes", "off", "true", "null", "~"):
+        assert yamlio.dump({"name": word}) == f'name: "{word}"\n'
+
+
 def test_kubernetes_order_first() -> None:
     text = yamlio.dump({"spec": {}, "metadata": {"name": "a"}, "kind": "K", "apiVersion": "v1"})
     assert text.splitlines()[:3] == ["apiVersion: v1", "kind: K", "metadata:"]

@@ -11,7 +11,8 @@ Tree layout (``<out>`` is ``git.path`` inside the user's repository)::
 
 Writing builds the new tree in a sibling temporary directory (carrying over every file
 render does not own) and swaps it in with two renames; any failure before the swap
-leaves the previous tree untouched.
+leaves the previous tree untouched, and a crash between the two renames is repaired by
+the next run. A tree that is already up to date is not touched at all.
 """
 
 from __future__ import annotations
@@ -349,6 +350,8 @@ def write_tree(tree: RenderedTree, out: Path, *, _fail_after: int | None = None)
     _check_out_dir(out)
     result = plan(tree, out)
     owned_before = read_owned(out)
+    if result.total_changes == 0 and owned_before == set(tree.files):
+        return result  # already up to date: touch nothing
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.homeport-", dir=out.parent))
     try:
@@ -372,7 +375,6 @@ def write_tree(tree: RenderedTree, out: Path, *, _fail_after: int | None = None)
         owned.write_text(
             _OWNED_HEADER + "".join(f"{rel}\n" for rel in tree.files), encoding="utf-8"
         )
-        _fsync_tree(tmp)
         os.chmod(tmp, 0o755)
         old = out.with_name(out.name + _OLD_SUFFIX)
         if out.exists():
@@ -389,16 +391,6 @@ def write_tree(tree: RenderedTree, out: Path, *, _fail_after: int | None = None)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return result
-
-
-def _fsync_tree(root: Path) -> None:
-    for p in root.rglob("*"):
-        if p.is_file():
-            fd = os.open(p, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
 
 
 def tree_digest(out: Path) -> str:

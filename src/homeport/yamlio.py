@@ -35,6 +35,8 @@ def _scalar(value: str) -> str:
         _PLAIN_OK.fullmatch(value)
         and not value.endswith(" ")
         and " -" not in value
+        # Go's YAML 1.1 readers (kubectl, kubeseal) take a lone y/n as a boolean.
+        and value not in ("y", "Y", "n", "N")
         and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"
     ):
         return value
