@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeport import yamlio
+from homeport import secretstore, yamlio
 from homeport.config import HomeportConfig
 from homeport.errors import PlaintextSecretError, RenderError
 from homeport.platform import apps, argocd, certmanager, secrets, traefik
@@ -69,18 +69,12 @@ def guard_no_plaintext(obj: Obj, where: str) -> None:
         where: The file it would be written to (for the message).
 
     Raises:
-        PlaintextSecretError: The object is a v1 Secret with data or stringData.
+        PlaintextSecretError: The object is (or holds) a v1 Secret with data.
     """
-    if (
-        obj.get("kind") == "Secret"
-        and obj.get("apiVersion") == "v1"
-        and (obj.get("data") or obj.get("stringData"))
-    ):
-        name = (obj.get("metadata") or {}).get("name", "?")
-        raise PlaintextSecretError(
-            f"{where}: refusing to write Secret {name} with data in plaintext; seal it with "
-            "`homeport secret set`"
-        )
+    try:
+        secretstore.guard_no_plaintext(obj)
+    except PlaintextSecretError as exc:
+        raise PlaintextSecretError(f"{where}: {exc}") from None
 
 
 def namespace_objects(specs: Iterable[NamespaceSpec], k8s_version: str) -> list[Obj]:

@@ -25,7 +25,7 @@ _TOP_ORDER = ("apiVersion", "kind", "metadata")
 # libyaml's parser is an order of magnitude faster than pure Python.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER: Any = yaml.resolver.Resolver()
-_PLAIN_OK = re.compile(r"^[A-Za-z0-9_/$(][A-Za-z0-9_./@$%+=(),~^ -]*$")
+_PLAIN_OK = re.compile(r"^[A-Za-z0-9_/$(][A-Za-z0-9_./@$%+=(),~^: -]*$")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -35,6 +35,8 @@ def _scalar(value: str) -> str:
         _PLAIN_OK.fullmatch(value)
         and not value.endswith(" ")
         and " -" not in value
+        and ": " not in value
+        and not value.endswith(":")
         # Go's YAML 1.1 readers (kubectl, kubeseal) take a lone y/n as a boolean.
         and value not in ("y", "Y", "n", "N")
         and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"

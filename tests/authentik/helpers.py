@@ -1,0 +1,122 @@
+"""Shared helpers for the Authentik tests: configs, a blueprint reader, CRD schemas."""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from homeport import yamlio
+from homeport.config import HomeportConfig, parse_config
+from homeport.gitops import RenderedTree, render_tree
+
+BASE = """\
+domain: example.com
+email: admin@example.com
+git:
+  url: https://github.com/example/homelab.git
+"""
+
+# Authentik off, and nothing left asking for sso.
+NO_SSO = """\
+components:
+  authentik:
+    enabled: false
+  argocd:
+    auth: public
+  monitoring:
+    auth: public
+"""
+
+
+def config(extra: str = "") -> HomeportConfig:
+    """A config: the minimal base plus extra top-level YAML."""
+    return parse_config(BASE + extra, "test.yaml")
+
+
+def objects(tree: RenderedTree) -> list[tuple[str, dict[str, Any]]]:
+    """Every rendered object with its file path."""
+    return [(p, o) for p, o in tree.objects() if isinstance(o, dict)]
+
+
+def render(extra: str = "") -> RenderedTree:
+    """Render the tree of a config built by :func:`config`."""
+    return render_tree(config(extra))
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A blueprint YAML tag (``!Find``, ``!KeyOf``, ...) and its argument."""
+
+    tag: str
+    value: Any
+
+
+class _BlueprintLoader(yaml.SafeLoader):
+    """Reads Authentik blueprints: their custom tags become :class:`Tag` values.
+
+    Reading only; homeport writes YAML through homeport.yamlio alone.
+    """
+
+
+def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Tag:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    return Tag("!" + suffix, value)
+
+
+_BlueprintLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_blueprint(text: str) -> dict[str, Any]:
+    """Parse one blueprint file."""
+    doc = yaml.load(text, Loader=_BlueprintLoader)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def crd_dir() -> Path:
+    """``$HOMEPORT_CRD_DIR`` (scripts/test.sh sets it to ../shared/crds)."""
+    env = os.environ.get("HOMEPORT_CRD_DIR")
+    assert env, "HOMEPORT_CRD_DIR must point at the pinned CRDs (scripts/test.sh sets it)"
+    return Path(env)
+
+
+def _strict(node: Any) -> Any:
+    # Kubernetes strict field validation rejects unknown fields: mirror that, so a
+    # misspelt key fails here rather than being pruned silently by the API server.
+    if isinstance(node, dict):
+        out = {k: _strict(v) for k, v in node.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        if out.get("x-kubernetes-int-or-string"):
+            out.pop("type", None)
+            out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
+        return out
+    if isinstance(node, list):
+        return [_strict(x) for x in node]
+    return node
+
+
+def crd_schema(folder: str, file: str, version: str) -> dict[str, Any]:
+    """The strict openAPIV3Schema of one CRD version."""
+    crd = yamlio.load((crd_dir() / folder / file).read_text(encoding="utf-8"))
+    for v in crd["spec"]["versions"]:
+        if v["name"] == version:
+            schema: dict[str, Any] = _strict(copy.deepcopy(v["schema"]["openAPIV3Schema"]))
+            return schema
+    raise AssertionError(f"{file}: no version {version}")

@@ -1,0 +1,17 @@
+"""Suite-wide settings: upstream reference data from ../shared unless the environment says otherwise."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HOMEPORT_SHARED", ROOT.parent / "shared"))
+
+# scripts/test.sh and .ci/run export these; setting defaults here keeps `pytest` alone working.
+os.environ.setdefault("HOMEPORT_CRD_DIR", str(SHARED / "crds"))
+os.environ.setdefault("HOMEPORT_CHART_SCHEMA_DIR", str(SHARED / "chart-schemas"))
+os.environ.setdefault(
+    "HOMEPORT_ARGOCD_MANIFEST", str(SHARED / "upstream" / "argo-cd-v3.5.1" / "install.yaml")
+)
+os.environ.setdefault("HOMEPORT_TOOLS", str(Path.home() / ".cache" / "homeport-tools"))
