@@ -1,9 +1,14 @@
-"""The ``homeport`` command line: parse, call, print. One module per verb."""
+"""The ``homeport`` command line: parse, call, print. One module per verb.
+
+Only the module of the verb being run is imported (a verb like ``ddns run`` should not
+pay for the cluster client or the validator); ``homeport --help`` imports them all.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,14 +16,24 @@ from homeport import __version__
 from homeport.cli import _common
 from homeport.errors import HomeportError
 
-app = typer.Typer(
-    name="homeport",
-    help="A production-grade Kubernetes platform for self-hosters, from one homeport.yaml.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
+# Verb -> module under homeport.cli that registers it, in help order.
+VERBS = {
+    "init": "init",
+    "render": "render",
+    "diff": "diff",
+    "check": "check",
+    "app": "apps",
+    "secret": "secret",
+    "seal": "seal",
+    "unseal": "seal",
+    "schema": "schema",
+    "schemas": "schemas",
+    "bootstrap": "bootstrap",
+    "status": "status",
+    "backup": "backup",
+    "restore": "restore",
+    "ddns": "ddns",
+}
 
 
 def _version(value: bool) -> None:
@@ -27,7 +42,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks for errors.", envvar="HOMEPORT_DEBUG")
@@ -37,47 +51,53 @@ def _root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
+    """A production-grade Kubernetes platform for self-hosters, from one homeport.yaml."""
     _common.STATE.debug = debug
 
 
-def _register() -> None:
-    # Imported here so each verb module stays independent of the others.
-    from homeport.cli import init as init_cmd
-    from homeport.cli import schema as schema_cmd
-    from homeport.cli import seal as seal_cmd
-    from homeport.cli import secret as secret_cmd
+def build_app(verb: str | None = None) -> typer.Typer:
+    """Build the CLI with every verb, or only with ``verb`` when it is a known one.
 
-    for mod in (init_cmd, schema_cmd, seal_cmd, secret_cmd):
-        mod.register(app)
-    for optional in (
-        "render",
-        "diff",
-        "apps",
-        "check",
-        "ddns",
-        "bootstrap",
-        "status",
-        "backup",
-        "restore",
-        "schemas",
-    ):
-        try:
-            mod = __import__(f"homeport.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"homeport.cli.{optional}":
-                raise
-            continue
-        mod.register(app)
+    Args:
+        verb: The verb about to run, if known.
+
+    Returns:
+        The Typer application.
+    """
+    cli = typer.Typer(
+        name="homeport",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
+    cli.callback()(_root)
+    modules = [VERBS[verb]] if verb in VERBS else list(dict.fromkeys(VERBS.values()))
+    for name in modules:
+        importlib.import_module(f"homeport.cli.{name}").register(cli)
+    return cli
 
 
-_register()
+def _verb(argv: list[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    # `from homeport.cli import app` (tests, embedding) gets the full CLI.
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
     """Entry point of the ``homeport`` console script."""
+    cli = build_app(_verb(sys.argv[1:]))
     # Typer handles usage errors itself (exit 2); homeport's own errors arrive here.
     try:
-        app()
+        cli()
     except HomeportError as exc:
         sys.exit(_common.report(exc))
     except KeyboardInterrupt:
