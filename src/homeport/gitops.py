@@ -29,7 +29,16 @@ from pathlib import Path
 from homeport import secretstore, yamlio
 from homeport.config import HomeportConfig
 from homeport.errors import PlaintextSecretError, RenderError
-from homeport.platform import apps, argocd, certmanager, secrets, traefik
+from homeport.platform import (
+    apps,
+    argocd,
+    authentik,
+    certmanager,
+    ddns,
+    monitoring,
+    secrets,
+    traefik,
+)
 from homeport.platform.base import WAVE_NAMESPACES, Component, NamespaceSpec, Obj, meta, netpol
 
 OWNED_FILE = ".homeport/owned"
@@ -37,28 +46,18 @@ _OWNED_HEADER = "# Files written by `homeport render`; it removes only these. Do
 _OLD_SUFFIX = ".homeport-old"
 _PSA_LEVELS = ("privileged", "baseline", "restricted")
 
-# Component modules in the order their Applications appear; each returns components(cfg).
+# Component modules in the order their Applications are built; each returns components(cfg).
 ComponentFn = Callable[[HomeportConfig], list[Component]]
-
-
-def _component_modules() -> list[ComponentFn]:
-    fns: list[ComponentFn] = [
-        argocd.components,
-        secrets.components,
-        traefik.components,
-        certmanager.components,
-    ]
-    # Optional modules written alongside (ddns, authentik, monitoring): each is one file.
-    for mod_name in ("ddns", "authentik", "monitoring"):
-        try:
-            mod = __import__(f"homeport.platform.{mod_name}", fromlist=["components"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"homeport.platform.{mod_name}":
-                raise
-            continue
-        fns.append(mod.components)
-    fns.append(apps.components)
-    return fns
+COMPONENT_MODULES: tuple[ComponentFn, ...] = (
+    argocd.components,
+    secrets.components,
+    traefik.components,
+    certmanager.components,
+    ddns.components,
+    authentik.components,
+    monitoring.components,
+    apps.components,
+)
 
 
 def guard_no_plaintext(obj: Obj, where: str) -> None:
@@ -129,7 +128,7 @@ def build_components(cfg: HomeportConfig) -> list[Component]:
         RenderError: Two components share a name.
     """
     comps: list[Component] = []
-    for fn in _component_modules():
+    for fn in COMPONENT_MODULES:
         comps.extend(fn(cfg))
     specs = [ns for c in comps for ns in c.namespaces]
     comps.append(

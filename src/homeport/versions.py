@@ -56,9 +56,14 @@ POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.6"
 AUTHENTIK_CHART_VERSION = "2026.8.5"
 
 # renovate: datasource=helm depName=kube-prometheus-stack registryUrl=https://prometheus-community.github.io/helm-charts
-KUBE_PROMETHEUS_STACK_CHART_VERSION = "84.1.0"
+KUBE_PROMETHEUS_STACK_CHART_VERSION = "88.2.0"
 # renovate: datasource=github-releases depName=prometheus-operator/prometheus-operator
 PROMETHEUS_OPERATOR_VERSION = "v0.93.0"
+# renovate: datasource=helm depName=prometheus-operator-crds registryUrl=https://prometheus-community.github.io/helm-charts
+PROMETHEUS_OPERATOR_CRDS_CHART_VERSION = "31.0.0"
+# Prometheus image run by kube-prometheus-stack; promtool is built from the same release.
+# renovate: datasource=github-releases depName=prometheus/prometheus
+PROMETHEUS_VERSION = "v3.16.0"
 
 # renovate: datasource=docker depName=traefik/whoami
 WHOAMI_IMAGE = "traefik/whoami:v1.11.0"
@@ -104,6 +109,12 @@ CHARTS: dict[str, Chart] = {
         "https://prometheus-community.github.io/helm-charts",
         "kube-prometheus-stack",
         KUBE_PROMETHEUS_STACK_CHART_VERSION,
+        PROMETHEUS_OPERATOR_VERSION,
+    ),
+    "prometheus-operator-crds": Chart(
+        "https://prometheus-community.github.io/helm-charts",
+        "prometheus-operator-crds",
+        PROMETHEUS_OPERATOR_CRDS_CHART_VERSION,
         PROMETHEUS_OPERATOR_VERSION,
     ),
 }

@@ -13,6 +13,7 @@ from typing import Any
 
 from homeport.config import HomeportConfig
 from homeport.platform import traefik
+from homeport.platform.authentik import argocd_oidc_config
 from homeport.platform.base import (
     APISERVER_EGRESS,
     ARGOCD_NS,
@@ -63,21 +64,11 @@ def cm_data(cfg: HomeportConfig) -> dict[str, str]:
         "application.resourceTrackingMethod": "annotation",
         "timeout.reconciliation": "180s",
     }
-    oidc = _oidc_config(cfg)
+    # Argo CD logs in through Authentik when SSO and its OIDC client are enabled.
+    oidc = argocd_oidc_config(cfg)
     if oidc:
         data["oidc.config"] = oidc
     return dict(sorted(data.items()))
-
-
-def _oidc_config(cfg: HomeportConfig) -> str | None:
-    # Provided by the Authentik module when SSO and Argo CD OIDC are enabled.
-    try:
-        from homeport.platform import authentik
-    except ImportError:  # pragma: no cover - module always present in releases
-        return None
-    fn = getattr(authentik, "argocd_oidc_config", None)
-    result = fn(cfg) if fn else None
-    return result if isinstance(result, str) else None
 
 
 def cmd_params_data(cfg: HomeportConfig) -> dict[str, str]:
