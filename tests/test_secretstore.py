@@ -289,3 +289,18 @@ def test_atomic_write_mode(tmp_path: Path) -> None:
     secretstore.atomic_write_text(p, "x", mode=0o600)
     assert p.read_text() == "x"
     assert os.stat(p).st_mode & 0o777 == 0o600
+
+
+def test_public_grafana_gets_a_generated_admin_secret(
+    tmp_path: Path, pair: sealing.KeyPair, key: rsa.RSAPrivateKey, cfg: HomeportConfig
+) -> None:
+    data = cfg.model_dump(mode="json", exclude_none=True)
+    data["components"]["monitoring"]["auth"] = "public"
+    public = HomeportConfig.model_validate(data)
+    assert psec.GRAFANA_ADMIN not in psec.platform_secrets(cfg)
+    plan = secretstore.plan_platform_secrets(tmp_path, public, pair.certificate(), key, "tok-1")
+    assert psec.GRAFANA_ADMIN in [p.secret for p in plan]
+    secretstore.write_planned(tmp_path, plan)
+    values = _values(secretstore.secret_path(tmp_path, "monitoring", "grafana-admin"), key)
+    assert values["admin-user"] == b"admin"
+    assert len(values["admin-password"]) == 32

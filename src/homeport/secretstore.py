@@ -470,6 +470,7 @@ _GENERATED: dict[tuple[str, str], int] = {
     (psec.AUTHENTIK_SECRETS.name, "bootstrap-password"): 32,
     (psec.AUTHENTIK_SECRETS.name, "bootstrap-token"): 64,
     (psec.AUTHENTIK_DB.name, "password"): 32,
+    (psec.GRAFANA_ADMIN.name, "admin-password"): 32,
 }
 
 
@@ -486,6 +487,8 @@ def _fixed_values(ps: PlatformSecret, cfg: HomeportConfig, token: str | None) ->
         return {"bootstrap-email": cfg.email}
     if ps is psec.AUTHENTIK_DB:
         return {"username": "authentik"}
+    if ps is psec.GRAFANA_ADMIN:
+        return {"admin-user": "admin"}
     return {}
 
 

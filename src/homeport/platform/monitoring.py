@@ -45,6 +45,7 @@ from homeport.platform.base import (
     meta,
     netpol,
 )
+from homeport.platform.secrets import GRAFANA_ADMIN
 from homeport.versions import CHARTS, PROMETHEUS_VERSION, Chart
 
 NAMESPACE = "monitoring"
@@ -57,7 +58,7 @@ ALERTMANAGER_PORT = 9093
 SMTP_SECRET = "alertmanager-smtp"
 SMTP_USERNAME_KEY = "username"
 SMTP_PASSWORD_KEY = "password"
-GRAFANA_ADMIN_SECRET = "grafana-admin"
+GRAFANA_ADMIN_SECRET = GRAFANA_ADMIN.name
 RUNBOOK_BASE = "https://github.com/homeport-dev/homeport/blob/main/docs/runbooks"
 DASHBOARD_LABEL = "grafana_dashboard"
 DATASOURCE: Obj = {"type": "prometheus", "uid": "prometheus"}  # the chart's default datasource

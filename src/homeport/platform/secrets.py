@@ -61,6 +61,12 @@ AUTHENTIK_DB = PlatformSecret(
 )
 
 
+# Grafana's local admin, only when Grafana is public (behind SSO it has no local login).
+GRAFANA_ADMIN = PlatformSecret(
+    "monitoring", "grafana-admin", ("admin-user", "admin-password"), needed_by="monitoring"
+)
+
+
 def platform_secrets(cfg: HomeportConfig) -> list[PlatformSecret]:
     """Return the secrets the enabled components need, in a stable order."""
     out = [CERT_MANAGER_TOKEN]
@@ -68,6 +74,9 @@ def platform_secrets(cfg: HomeportConfig) -> list[PlatformSecret]:
         out.append(DDNS_TOKEN)
     if cfg.components.authentik.enabled:
         out += [AUTHENTIK_SECRETS, AUTHENTIK_DB]
+    mon = cfg.components.monitoring
+    if mon.enabled and mon.auth == "public":
+        out.append(GRAFANA_ADMIN)
     return out
 
 
