@@ -42,6 +42,12 @@ from homeport.platform import (
 from homeport.platform.base import WAVE_NAMESPACES, Component, NamespaceSpec, Obj, meta, netpol
 
 OWNED_FILE = ".homeport/owned"
+SECRETS_README = """# Sealed secrets
+
+SealedSecrets written by `homeport init` and `homeport secret set`, one file per secret:
+`<namespace>/<name>.yaml`. They are encrypted for this cluster's Sealed Secrets key and
+safe to commit. `homeport render` never writes or removes anything here except this file.
+"""
 _OWNED_HEADER = "# Files written by `homeport render`; it removes only these. Do not edit.\n"
 _OLD_SUFFIX = ".homeport-old"
 _PSA_LEVELS = ("privileged", "baseline", "restricted")
@@ -192,6 +198,8 @@ def render_tree(cfg: HomeportConfig) -> RenderedTree:
     comps = build_components(cfg)
     files: dict[str, str] = {}
     files["root-app.yaml"] = yamlio.dump(argocd.root_application(cfg))
+    # Argo CD fails an Application whose path is missing; Git keeps no empty folders.
+    files[f"{secrets.SECRETS_DIR}/README.md"] = SECRETS_README
     files["apps/project.yaml"] = yamlio.dump(argocd.project(cfg, comps))
     for comp in comps:
         files[f"apps/{comp.name}.yaml"] = yamlio.dump(argocd.application(cfg, comp))

@@ -1,0 +1,140 @@
+"""What the pinned charts and operators create, so reference checks flag nothing valid.
+
+A chart Application in the tree installs CRDs, Services and Secrets that no manifest in
+the tree spells out; operators create more from custom resources (cert-manager writes
+``Certificate.spec.secretName``, CloudNativePG a Cluster's credentials and services).
+Keep this table in step with ``homeport.versions.CHARTS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from homeport.versions import CHART_SCHEMA_FOLDERS, CHARTS, CRD_FOLDERS
+
+
+@dataclass(frozen=True)
+class ChartInstalls:
+    """What one chart creates.
+
+    Attributes:
+        crd_groups: API groups whose CRDs the chart installs.
+        services: Service names the chart creates; ``{release}`` is the release name.
+        secrets: Secret names the chart creates.
+        crd_folder: Key of the chart's CRDs in ``versions.CRD_FOLDERS``.
+    """
+
+    crd_groups: frozenset[str] = frozenset()
+    services: tuple[str, ...] = ("{release}",)
+    secrets: tuple[str, ...] = ()
+    crd_folder: str = ""
+
+
+CHART_TABLE: dict[str, ChartInstalls] = {
+    "traefik": ChartInstalls(frozenset({"traefik.io"}), ("{release}",), (), "traefik"),
+    "cert-manager": ChartInstalls(
+        frozenset({"cert-manager.io", "acme.cert-manager.io"}),
+        ("{release}", "{release}-webhook", "{release}-cainjector"),
+        ("{release}-webhook-ca",),
+        "cert-manager",
+    ),
+    "sealed-secrets": ChartInstalls(
+        frozenset({"bitnami.com"}), ("{release}", "{release}-metrics"), (), "sealed-secrets"
+    ),
+    "cloudnative-pg": ChartInstalls(
+        frozenset({"postgresql.cnpg.io"}),
+        ("cnpg-webhook-service", "{release}-webhook-service"),
+        ("cnpg-ca-secret", "cnpg-webhook-cert"),
+        "cloudnative-pg",
+    ),
+    "kube-prometheus-stack": ChartInstalls(
+        frozenset({"monitoring.coreos.com"}),
+        (
+            "{release}-grafana",
+            "{release}-kube-prom-prometheus",
+            "{release}-kube-prom-alertmanager",
+            "{release}-kube-prom-operator",
+            "{release}-kube-state-metrics",
+            "{release}-prometheus-node-exporter",
+            "prometheus-operated",
+            "alertmanager-operated",
+        ),
+        ("{release}-grafana",),
+        "prometheus-operator",
+    ),
+    "authentik": ChartInstalls(
+        frozenset(), ("{release}-server", "{release}-server-metrics"), (), ""
+    ),
+}
+
+# Installed at bootstrap, before the root Application syncs anything.
+BOOTSTRAP_CRD_GROUPS = frozenset({"argoproj.io"})
+BOOTSTRAP_NAMESPACE = "argocd"
+BOOTSTRAP_SERVICES = (
+    "argocd-server",
+    "argocd-repo-server",
+    "argocd-redis",
+    "argocd-dex-server",
+    "argocd-applicationset-controller",
+    "argocd-metrics",
+    "argocd-server-metrics",
+)
+BOOTSTRAP_SECRETS = ("argocd-secret", "argocd-initial-admin-secret")
+
+# Namespaces every cluster has.
+BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+def chart_installs(chart: str) -> ChartInstalls | None:
+    """Return what a chart (by its name in the Helm repository) installs, if known."""
+    return CHART_TABLE.get(chart)
+
+
+def chart_schema_folders(chart: str, version: str) -> list[str]:
+    """Candidate folder names of a chart's ``values.schema.json`` under the schema dir."""
+    out = []
+    if chart in CHART_SCHEMA_FOLDERS:
+        pinned = CHARTS.get(chart)
+        if pinned is None or pinned.version == version:
+            out.append(CHART_SCHEMA_FOLDERS[chart])
+    out += [f"{chart}-{version}", f"{chart}-v{version.lstrip('v')}"]
+    return list(dict.fromkeys(out))
+
+
+def operator_secrets(kind: str, group: str, obj: dict[str, Any]) -> list[str]:
+    """Secrets an operator creates for one custom resource (in the resource's namespace)."""
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    assert isinstance(spec, dict)
+    if group == "cert-manager.io" and kind == "Certificate" and spec.get("secretName"):
+        return [str(spec["secretName"])]
+    if group == "bitnami.com" and kind == "SealedSecret":
+        tmpl = ((spec.get("template") or {}).get("metadata") or {}).get("name")
+        return [str(tmpl or name)]
+    if group == "postgresql.cnpg.io" and kind == "Cluster":
+        return [f"{name}-{s}" for s in ("app", "superuser", "ca", "server", "replication")]
+    return []
+
+
+def operator_services(kind: str, group: str, obj: dict[str, Any]) -> list[str]:
+    """Services an operator creates for one custom resource."""
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    if group == "postgresql.cnpg.io" and kind == "Cluster":
+        return [f"{name}-rw", f"{name}-ro", f"{name}-r"]
+    if group == "postgresql.cnpg.io" and kind == "Pooler":
+        return [name]
+    return []
+
+
+__all__ = [
+    "BOOTSTRAP_CRD_GROUPS",
+    "BUILTIN_NAMESPACES",
+    "CHART_TABLE",
+    "CRD_FOLDERS",
+    "ChartInstalls",
+    "chart_installs",
+    "chart_schema_folders",
+    "operator_secrets",
+    "operator_services",
+]

@@ -1,0 +1,881 @@
+"""``check_tree``: read a rendered tree, then run schema, reference and policy checks."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+
+from homeport.check import cel
+from homeport.check.charts import (
+    BOOTSTRAP_CRD_GROUPS,
+    BOOTSTRAP_NAMESPACE,
+    BOOTSTRAP_SECRETS,
+    BOOTSTRAP_SERVICES,
+    BUILTIN_NAMESPACES,
+    chart_installs,
+    chart_schema_folders,
+    operator_secrets,
+    operator_services,
+)
+from homeport.check.loader import LoadProblem, Resource, parse_documents, parse_file, yaml_files
+from homeport.check.model import (
+    OPT_OUT_PREFIX,
+    CheckReport,
+    Finding,
+    ObjectRef,
+    make_finding,
+)
+from homeport.check.schemas import (
+    SchemaStore,
+    default_chart_schema_dir,
+    default_crd_dirs,
+    find_openapi_dir,
+    kubernetes_patch,
+    split_api_version,
+)
+from homeport.errors import UsageError
+
+WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+MAX_SCHEMA_ERRORS = 20
+_BOOTSTRAP_WAVE = -(10**9)
+_HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
+_QUOTED = re.compile(r"[`\"']([^`\"']+)[`\"']")
+_POD_KINDS = {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
+_NONSTRICT_SKIP = {"List"}
+
+# Compiled schemas are reused across calls (render runs check once per tree; tests many).
+_STORES: dict[tuple[str, str, tuple[str, ...]], SchemaStore] = {}
+
+
+def _store(openapi: Path | None, crd_dirs: list[Path]) -> SchemaStore:
+    key = (str(openapi), "strict", tuple(str(d) for d in crd_dirs))
+    s = _STORES.get(key)
+    if s is None:
+        s = SchemaStore(strict=True)
+        if openapi is not None:
+            s.load_openapi_dir(openapi)
+        s.load_crd_dirs(crd_dirs)
+        _STORES[key] = s
+    return s
+
+
+@dataclass
+class App:
+    """An Argo CD Application of the tree."""
+
+    res: Resource
+    wave: int
+    namespace: str
+    chart: str = ""
+    chart_version: str = ""
+    release: str = ""
+    values: Any = None
+    values_path: tuple[str | int, ...] = ()
+    path: str = ""  # resolved relative dir inside the tree ('' when not a tree path)
+    create_namespace: bool = False
+
+
+@dataclass
+class _Ctx:
+    root: Path
+    store: SchemaStore
+    chart_schema_dir: Path | None
+    report: CheckReport
+    resources: list[Resource] = field(default_factory=list)
+    apps: list[App] = field(default_factory=list)
+    owner: dict[int, App] = field(default_factory=dict)  # id(resource) -> Application
+    tree_crd_groups: dict[tuple[str, str], Resource] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    cel_skipped: int = 0
+
+    def add(
+        self,
+        rule: str,
+        res: Resource | None,
+        message: str,
+        path: tuple[str | int, ...] = (),
+        file: str = "",
+        line: int = 0,
+    ) -> None:
+        if res is not None:
+            if _opted_out(self, res, rule):
+                return
+            file = res.file
+            line = res.line_of(path) if path else res.line
+            ref = res.ref
+        else:
+            ref = ObjectRef()
+        dotted = ".".join(str(p) for p in path)
+        self.findings.append(make_finding(rule, file, line, ref, message, dotted))
+
+
+def _opted_out(ctx: _Ctx, res: Resource, rule: str) -> bool:
+    if rule.startswith("HP-S") or rule == "HP-P000":
+        return False
+    key = OPT_OUT_PREFIX + rule
+    anns = dict(res.annotations)
+    tmpl = _pod_template_meta(res)
+    anns.update(tmpl.get("annotations") or {} if isinstance(tmpl.get("annotations"), dict) else {})
+    if key not in anns:
+        return False
+    reason = anns[key]
+    if not isinstance(reason, str) or not reason.strip():
+        ctx.findings.append(
+            make_finding(
+                "HP-P000",
+                res.file,
+                res.line_of(("metadata", "annotations", key)),
+                res.ref,
+                f'annotation "{key}" opts out of {rule} without a reason; write why as its value',
+                f"metadata.annotations.{key}",
+            )
+        )
+        return False
+    return True
+
+
+def _pod_template_meta(res: Resource) -> dict[str, Any]:
+    spec = res.obj.get("spec")
+    if res.kind == "CronJob" and isinstance(spec, dict):
+        spec = ((spec.get("jobTemplate") or {}).get("spec")) or {}
+    if isinstance(spec, dict) and isinstance(spec.get("template"), dict):
+        md = spec["template"].get("metadata")
+        return md if isinstance(md, dict) else {}
+    return {}
+
+
+def _wave(res: Resource) -> int:
+    v = res.annotations.get(WAVE_ANNOTATION, "0")
+    try:
+        return int(str(v).strip())
+    except ValueError:
+        return 0
+
+
+# -- loading ------------------------------------------------------------------------------
+def _load(ctx: _Ctx) -> None:
+    files = yaml_files(ctx.root)
+    ctx.report.files = len(files)
+    for p in files:
+        rel = p.relative_to(ctx.root).as_posix()
+        try:
+            docs, src = parse_file(p.read_text(encoding="utf-8"), rel)
+        except (LoadProblem, UnicodeDecodeError) as exc:
+            line = exc.line if isinstance(exc, LoadProblem) else 1
+            ctx.add("HP-S001", None, str(exc), file=rel, line=line)
+            continue
+        for index, data in enumerate(docs):
+            if data is None:
+                continue
+            res = Resource(rel, index, data if isinstance(data, dict) else {}, src)
+            if not isinstance(data, dict):
+                msg = "document is not a Kubernetes object (a mapping)"
+                ctx.add("HP-S001", None, msg, file=rel, line=res.line)
+                continue
+            missing = [k for k in ("apiVersion", "kind") if not isinstance(data.get(k), str)]
+            if missing or not res.name:
+                what = ", ".join([*missing, *([] if res.name else ["metadata.name"])])
+                ctx.add("HP-S001", None, f"object has no {what}", file=rel, line=res.line)
+                continue
+            if res.kind == "List":
+                ctx.add("HP-S001", res, "List objects are not supported; write each item")
+                continue
+            ctx.resources.append(res)
+    ctx.report.objects = len(ctx.resources)
+
+
+def _git_prefix(ctx: _Ctx) -> tuple[str, str]:
+    root = next(
+        (r for r in ctx.resources if r.file == "root-app.yaml" and r.kind == "Application"), None
+    )
+    if root is None:
+        return "", ""
+    src = (root.obj.get("spec") or {}).get("source") or {}
+    path = str(src.get("path", "")).strip("/")
+    prefix = (
+        path[: -len("/apps")]
+        if path.endswith("/apps")
+        else ("" if path == "apps" else path.rsplit("/", 1)[0])
+    )
+    return prefix, str(src.get("repoURL", ""))
+
+
+def _resolve(prefix: str, path: str) -> str | None:
+    p = path.strip("/")
+    if prefix:
+        if p == prefix:
+            return ""
+        if not p.startswith(prefix + "/"):
+            return None
+        return p[len(prefix) + 1 :]
+    return p
+
+
+def _apps(ctx: _Ctx) -> None:
+    prefix, repo = _git_prefix(ctx)
+    for res in ctx.resources:
+        if res.kind != "Application" or res.group != "argoproj.io":
+            continue
+        spec = res.obj.get("spec") if isinstance(res.obj.get("spec"), dict) else {}
+        assert isinstance(spec, dict)
+        dest = spec.get("destination") or {}
+        opts = ((spec.get("syncPolicy") or {}).get("syncOptions")) or []
+        app = App(
+            res,
+            _wave(res),
+            str(dest.get("namespace") or ""),
+            create_namespace="CreateNamespace=true" in opts,
+        )
+        sources: list[tuple[tuple[str | int, ...], Any]] = []
+        if isinstance(spec.get("source"), dict):
+            sources.append((("spec", "source"), spec["source"]))
+        for i, s in enumerate(spec.get("sources") or []):
+            if isinstance(s, dict):
+                sources.append((("spec", "sources", i), s))
+        for spath, src in sources:
+            if src.get("chart"):
+                app.chart = str(src["chart"])
+                app.chart_version = str(src.get("targetRevision", ""))
+                helm = src.get("helm") or {}
+                app.release = str(helm.get("releaseName") or res.name)
+                if "valuesObject" in helm:
+                    app.values = helm["valuesObject"]
+                    app.values_path = (*spath, "helm", "valuesObject")
+                elif isinstance(helm.get("values"), str):
+                    try:
+                        app.values = next(iter(parse_documents(helm["values"], res.file)))[1]
+                    except (LoadProblem, StopIteration):
+                        app.values = None
+                    app.values_path = (*spath, "helm", "values")
+            elif "path" in src and (not repo or src.get("repoURL") == repo):
+                resolved = _resolve(prefix, str(src["path"]))
+                if resolved is None or not (ctx.root / resolved).is_dir():
+                    ctx.add(
+                        "HP-R006",
+                        res,
+                        f'source path "{src["path"]}" is not a directory of the tree'
+                        + (f' (expected under "{prefix}/")' if prefix and resolved is None else ""),
+                        (*spath, "path"),
+                    )
+                else:
+                    app.path = resolved
+        ctx.apps.append(app)
+    # Which Application syncs each file (deepest matching path wins).
+    by_path = sorted((a for a in ctx.apps if a.path), key=lambda a: -len(a.path))
+    for res in ctx.resources:
+        for a in by_path:
+            if res.file.startswith(a.path + "/"):
+                ctx.owner[id(res)] = a
+                break
+
+
+# -- schemas ------------------------------------------------------------------------------
+def _schemas(ctx: _Ctx) -> None:
+    # CRDs in the tree count as known kinds (in a per-tree copy of the cached store).
+    if any(r.kind == "CustomResourceDefinition" for r in ctx.resources):
+        ctx.store = ctx.store.overlay()
+    store = ctx.store
+    for res in ctx.resources:
+        if res.kind == "CustomResourceDefinition" and res.group == "apiextensions.k8s.io":
+            for g, _v, k in store.add_crd(res.obj, res.file):
+                ctx.tree_crd_groups[(g, k)] = res
+    for res in ctx.resources:
+        group, version = split_api_version(res.api_version)
+        gvk = (group, version, res.kind)
+        if not store.knows(gvk):
+            ctx.add(
+                "HP-S003",
+                res,
+                f"no schema for {res.api_version} {res.kind}: not a Kubernetes kind and no "
+                "CRD defines it (add the CRD, or --crd-dir)",
+                ("kind",),
+            )
+            continue
+        obj = res.obj
+        crd_schema = store.crd_schema(gvk)
+        if crd_schema is not None:
+            obj = cel.apply_defaults(crd_schema, obj)
+        errs = 0
+        for err in store.validator(gvk).iter_errors(obj):
+            errs += 1
+            if errs > MAX_SCHEMA_ERRORS:
+                break
+            path = tuple(err.instance_path)
+            unexpected = getattr(err.kind, "unexpected", None)
+            if unexpected and len(unexpected) == 1:
+                path = (*path, unexpected[0])
+            ctx.add("HP-S002", res, _schema_message(err, path), path)
+        if crd_schema is not None and errs == 0:
+            failures, skipped = cel.validate(crd_schema, obj)
+            ctx.cel_skipped += skipped
+            for f in failures:
+                ctx.add("HP-S004", res, f.message, f.path)
+
+
+def _schema_message(err: Any, path: tuple[str | int, ...]) -> str:
+    where = ".".join(str(p) for p in path) or "(object)"
+    msg = str(err.message)
+    if len(msg) > 300:
+        msg = msg[:300] + "..."
+    return f"{where}: {msg}"
+
+
+_VALUE_VALIDATORS: dict[str, Any] = {}
+
+
+def _helm_values(ctx: _Ctx) -> None:
+    if ctx.chart_schema_dir is None:
+        return
+    for app in ctx.apps:
+        if not app.chart or app.values is None:
+            continue
+        schema_file = None
+        for folder in chart_schema_folders(app.chart, app.chart_version):
+            f = ctx.chart_schema_dir / folder / "values.schema.json"
+            if f.is_file():
+                schema_file = f
+                break
+        if schema_file is None:
+            continue
+        key = str(schema_file)
+        v = _VALUE_VALIDATORS.get(key)
+        if v is None:
+            v = jsonschema_rs.validator_for(
+                json.loads(schema_file.read_text()), validate_formats=False
+            )
+            _VALUE_VALIDATORS[key] = v
+        for i, err in enumerate(v.iter_errors(app.values)):
+            if i >= MAX_SCHEMA_ERRORS:
+                break
+            path = tuple(err.instance_path)
+            unexpected = getattr(err.kind, "unexpected", None)
+            if unexpected and len(unexpected) == 1:
+                path = (*path, unexpected[0])
+            where = ".".join(str(p) for p in path) or "(values)"
+            ctx.add(
+                "HP-S005",
+                app.res,
+                f"Helm values for chart {app.chart} {app.chart_version}: {where}: {err.message}",
+                (*app.values_path, *path),
+            )
+
+
+def _duplicates(ctx: _Ctx) -> None:
+    seen: dict[tuple[str, str, str, str], Resource] = {}
+    for res in ctx.resources:
+        key = (res.group, res.kind, _ns(ctx, res), res.name)
+        if key in seen:
+            first = seen[key]
+            ctx.add(
+                "HP-S006",
+                res,
+                f"{res.kind} {res.name} is also defined in {first.file}:{first.line}",
+            )
+        else:
+            seen[key] = res
+
+
+# -- references ---------------------------------------------------------------------------
+def _ns(ctx: _Ctx, res: Resource) -> str:
+    """The namespace an object lands in (its own, else its Application's destination)."""
+    if res.namespace:
+        return res.namespace
+    if ctx.store.is_namespaced(res.group, res.kind) is False:
+        return ""
+    app = ctx.owner.get(id(res))
+    return app.namespace if app else ""
+
+
+@dataclass
+class _World:
+    namespaces: set[str] = field(default_factory=set)
+    services: dict[tuple[str, str], Resource | None] = field(default_factory=dict)
+    service_prefixes: set[tuple[str, str]] = field(default_factory=set)
+    secrets: set[tuple[str, str]] = field(default_factory=set)
+    middlewares: set[tuple[str, str]] = field(default_factory=set)
+    traefik_services: set[tuple[str, str]] = field(default_factory=set)
+    issuers: set[tuple[str, str, str]] = field(default_factory=set)  # (kind, ns, name)
+    crd_installer: dict[str, App | None] = field(default_factory=dict)  # group -> app
+    allow_cross_ns: bool = False
+    default_tls_secret: tuple[str, str] | None = None
+    traefik_ns: str = ""
+    zones: set[str] = field(default_factory=set)
+
+
+def _world(ctx: _Ctx) -> _World:
+    w = _World()
+    w.namespaces |= BUILTIN_NAMESPACES | {BOOTSTRAP_NAMESPACE}
+    for s in BOOTSTRAP_SERVICES:
+        w.services[(BOOTSTRAP_NAMESPACE, s)] = None
+    for s in BOOTSTRAP_SECRETS:
+        w.secrets.add((BOOTSTRAP_NAMESPACE, s))
+    for g in BOOTSTRAP_CRD_GROUPS:
+        w.crd_installer[g] = None
+    for app in ctx.apps:
+        if app.create_namespace and app.namespace:
+            w.namespaces.add(app.namespace)
+        if not app.chart:
+            continue
+        info = chart_installs(app.chart)
+        if info is None:
+            continue
+        for g in info.crd_groups:
+            w.crd_installer.setdefault(g, app)
+        for s in info.services:
+            w.services[(app.namespace, s.format(release=app.release))] = None
+        w.service_prefixes.add((app.namespace, app.release))
+        # fullnameOverride (of the chart or a subchart) renames what the chart creates.
+        vals = app.values if isinstance(app.values, dict) else {}
+        for scope in (vals, *(v for v in vals.values() if isinstance(v, dict))):
+            override = scope.get("fullnameOverride")
+            if isinstance(override, str) and override:
+                w.service_prefixes.add((app.namespace, override))
+        for s in info.secrets:
+            w.secrets.add((app.namespace, s.format(release=app.release)))
+        if app.chart == "traefik":
+            w.traefik_ns = app.namespace
+            vals = app.values if isinstance(app.values, dict) else {}
+            crd = ((vals.get("providers") or {}).get("kubernetesCRD")) or {}
+            w.allow_cross_ns = bool(crd.get("allowCrossNamespace", False))
+            store = (vals.get("tlsStore") or {}).get("default") or {}
+            secret = (store.get("defaultCertificate") or {}).get("secretName")
+            if secret:
+                w.default_tls_secret = (app.namespace, str(secret))
+    for res in ctx.resources:
+        ns = _ns(ctx, res)
+        k, g = res.kind, res.group
+        if k == "Namespace" and g == "":
+            w.namespaces.add(res.name)
+        elif k == "Service" and g == "":
+            w.services[(ns, res.name)] = res
+        elif k == "Secret" and g == "":
+            w.secrets.add((ns, res.name))
+        elif k == "Middleware" and g == "traefik.io":
+            w.middlewares.add((ns, res.name))
+        elif k == "TraefikService" and g == "traefik.io":
+            w.traefik_services.add((ns, res.name))
+        elif k in ("ClusterIssuer", "Issuer") and g == "cert-manager.io":
+            w.issuers.add((k, ns if k == "Issuer" else "", res.name))
+            if k == "ClusterIssuer":
+                for solver in ((res.obj.get("spec") or {}).get("acme") or {}).get("solvers") or []:
+                    for z in ((solver or {}).get("selector") or {}).get("dnsZones") or []:
+                        w.zones.add(str(z).lower().rstrip("."))
+        elif k == "TLSStore" and g == "traefik.io" and res.name == "default":
+            secret = ((res.obj.get("spec") or {}).get("defaultCertificate") or {}).get("secretName")
+            if secret:
+                w.default_tls_secret = (ns, str(secret))
+        for s in operator_secrets(k, g, res.obj):
+            w.secrets.add((ns, s))
+        for s in operator_services(k, g, res.obj):
+            w.services[(ns, s)] = None
+    for (g, _k), crd_res in ctx.tree_crd_groups.items():
+        w.crd_installer.setdefault(g, ctx.owner.get(id(crd_res)))
+    return w
+
+
+def _service_exists(w: _World, ns: str, name: str) -> bool:
+    if (ns, name) in w.services:
+        return True
+    return any(n == ns and name.startswith(p) for n, p in w.service_prefixes)
+
+
+def _port_ok(svc: Resource, port: Any) -> bool:
+    for p in ((svc.obj.get("spec") or {}).get("ports")) or []:
+        if not isinstance(p, dict):
+            continue
+        if port == p.get("port") or (isinstance(port, str) and port == p.get("name")):
+            return True
+        if isinstance(port, str) and port.isdigit() and int(port) == p.get("port"):
+            return True
+    return False
+
+
+def _references(ctx: _Ctx, w: _World) -> None:
+    hosts: dict[str, tuple[Resource, tuple[str | int, ...]]] = {}
+    for res in ctx.resources:
+        ns = _ns(ctx, res)
+        k, g = res.kind, res.group
+        # Namespaces exist.
+        if ns and ns not in w.namespaces:
+            path: tuple[str | int, ...] = ("metadata", "namespace") if res.namespace else ()
+            ctx.add(
+                "HP-R008",
+                res,
+                f'namespace "{ns}" is not created by the tree '
+                "(no Namespace object and no Application with CreateNamespace=true)",
+                path,
+            )
+        if k == "Application" and g == "argoproj.io":
+            dest = ((res.obj.get("spec") or {}).get("destination") or {}).get("namespace")
+            if dest and dest not in w.namespaces:
+                ctx.add(
+                    "HP-R008",
+                    res,
+                    f'destination namespace "{dest}" is not created by the tree',
+                    ("spec", "destination", "namespace"),
+                )
+        if g == "traefik.io" and k in ("IngressRoute", "IngressRouteTCP"):
+            _route(ctx, w, res, ns, hosts)
+        if g == "cert-manager.io" and k == "Certificate":
+            ref = (res.obj.get("spec") or {}).get("issuerRef") or {}
+            ikind = ref.get("kind") or "Issuer"
+            key = (ikind, ns if ikind == "Issuer" else "", str(ref.get("name", "")))
+            if (ref.get("group") in (None, "cert-manager.io")) and key not in w.issuers:
+                ctx.add(
+                    "HP-R004",
+                    res,
+                    f'{ikind} "{ref.get("name")}" does not exist in the tree',
+                    ("spec", "issuerRef", "name"),
+                )
+            _zone_hosts(
+                ctx, w, res, (res.obj.get("spec") or {}).get("dnsNames") or [], ("spec", "dnsNames")
+            )
+        if g == "cert-manager.io" and k in ("ClusterIssuer", "Issuer"):
+            sec_ns = ns or (_chart_ns(ctx, "cert-manager") or "cert-manager")
+            for i, solver in enumerate(
+                ((res.obj.get("spec") or {}).get("acme") or {}).get("solvers") or []
+            ):
+                cf = (((solver or {}).get("dns01") or {}).get("cloudflare")) or {}
+                name = (cf.get("apiTokenSecretRef") or {}).get("name")
+                if name and (sec_ns, name) not in w.secrets:
+                    ctx.add(
+                        "HP-R005",
+                        res,
+                        f'Secret "{name}" (namespace {sec_ns}) is not sealed in '
+                        "the tree nor created by a chart or operator; run `homeport init` "
+                        "to seal the Cloudflare token",
+                        (
+                            "spec",
+                            "acme",
+                            "solvers",
+                            i,
+                            "dns01",
+                            "cloudflare",
+                            "apiTokenSecretRef",
+                            "name",
+                        ),
+                    )
+        if k in _POD_KINDS and g in ("", "apps", "batch"):
+            pod, base = _pod_spec(res)
+            if pod is not None:
+                _pod_secrets(ctx, w, res, ns, pod, base)
+        # Custom resources sync after the Application that installs their CRD.
+        if g and "." in g and not g.endswith(".k8s.io") and g not in ("apps", "batch"):
+            _crd_order(ctx, w, res)
+
+
+def _chart_ns(ctx: _Ctx, chart: str) -> str | None:
+    return next((a.namespace for a in ctx.apps if a.chart == chart), None)
+
+
+def _crd_order(ctx: _Ctx, w: _World, res: Resource) -> None:
+    g = res.group
+    if g not in w.crd_installer:
+        if (g, res.kind) in ctx.tree_crd_groups or not ctx.store.knows(
+            (g, split_api_version(res.api_version)[1], res.kind)
+        ):
+            return
+        ctx.add(
+            "HP-R007",
+            res,
+            f"no Application in the tree installs the CRD of {g} "
+            f"({res.kind}); install its chart or add the CRD",
+            ("apiVersion",),
+        )
+        return
+    installer = w.crd_installer[g]
+    if installer is None:
+        return
+    own = ctx.owner.get(id(res))
+    if own is None:
+        return
+    if own is installer:
+        return
+    if own.wave <= installer.wave:
+        ctx.add(
+            "HP-R007",
+            res,
+            f"{res.kind} syncs with Application {own.res.name} in wave "
+            f"{own.wave}, not after {installer.res.name} (wave {installer.wave}) which "
+            f"installs the {g} CRDs",
+        )
+
+
+def _route(
+    ctx: _Ctx,
+    w: _World,
+    res: Resource,
+    ns: str,
+    hosts: dict[str, tuple[Resource, tuple[str | int, ...]]],
+) -> None:
+    spec = res.obj.get("spec") or {}
+    for i, route in enumerate(spec.get("routes") or []):
+        if not isinstance(route, dict):
+            continue
+        match = str(route.get("match", ""))
+        key = re.sub(r"\s+", "", match)
+        if key in hosts and hosts[key][0] is not res:
+            other = hosts[key][0]
+            ctx.add(
+                "HP-R009",
+                res,
+                f"route {match!r} is also served by {other.ref} "
+                f"({other.file}:{other.line_of(hosts[key][1])})",
+                ("spec", "routes", i, "match"),
+            )
+        else:
+            hosts.setdefault(key, (res, ("spec", "routes", i, "match")))
+        names = [h for grp in _HOST_RE.findall(match) for h in _QUOTED.findall(grp)]
+        _zone_hosts(ctx, w, res, names, ("spec", "routes", i, "match"))
+        for j, mw in enumerate(route.get("middlewares") or []):
+            name = str((mw or {}).get("name", ""))
+            if "@" in name:
+                continue
+            mns = str((mw or {}).get("namespace") or ns)
+            p = ("spec", "routes", i, "middlewares", j, "name")
+            if (mns, name) not in w.middlewares:
+                ctx.add("HP-R002", res, f'Middleware "{mns}/{name}" does not exist in the tree', p)
+            elif mns != ns and not w.allow_cross_ns:
+                ctx.add(
+                    "HP-R002",
+                    res,
+                    f'Middleware "{mns}/{name}" is in another namespace and '
+                    "Traefik's providers.kubernetesCRD.allowCrossNamespace is not true",
+                    p,
+                )
+        for j, svc in enumerate(route.get("services") or []):
+            if not isinstance(svc, dict):
+                continue
+            name = str(svc.get("name", ""))
+            sns = str(svc.get("namespace") or ns)
+            sp: tuple[str | int, ...] = ("spec", "routes", i, "services", j)
+            if sns != ns and not w.allow_cross_ns:
+                ctx.add(
+                    "HP-R001",
+                    res,
+                    f'service "{sns}/{name}" is in another namespace and '
+                    "allowCrossNamespace is not true",
+                    (*sp, "namespace"),
+                )
+            if svc.get("kind") == "TraefikService":
+                if "@" not in name and (sns, name) not in w.traefik_services:
+                    ctx.add(
+                        "HP-R001",
+                        res,
+                        f'TraefikService "{sns}/{name}" does not exist',
+                        (*sp, "name"),
+                    )
+                continue
+            if not _service_exists(w, sns, name):
+                ctx.add(
+                    "HP-R001",
+                    res,
+                    f'Service "{sns}/{name}" does not exist in the tree nor '
+                    "is created by a chart or operator",
+                    (*sp, "name"),
+                )
+                continue
+            target = w.services.get((sns, name))
+            if target is not None and "port" in svc and not _port_ok(target, svc["port"]):
+                ctx.add(
+                    "HP-R001",
+                    res,
+                    f'Service "{sns}/{name}" has no port {svc["port"]!r}',
+                    (*sp, "port"),
+                )
+    tls = spec.get("tls")
+    if isinstance(tls, dict):
+        secret = tls.get("secretName")
+        if secret:
+            if (ns, str(secret)) not in w.secrets:
+                ctx.add(
+                    "HP-R003",
+                    res,
+                    f'TLS Secret "{ns}/{secret}" will not exist (Traefik '
+                    "reads TLS Secrets only from the route's namespace)",
+                    ("spec", "tls", "secretName"),
+                )
+        elif not tls.get("certResolver"):
+            d = w.default_tls_secret
+            if d is None:
+                ctx.add(
+                    "HP-R003",
+                    res,
+                    "tls uses the default certificate but no TLSStore "
+                    '"default" with a defaultCertificate exists',
+                    ("spec", "tls"),
+                )
+            elif d not in w.secrets:
+                ctx.add(
+                    "HP-R003",
+                    res,
+                    f'the default TLSStore certificate Secret "{d[0]}/{d[1]}" '
+                    "will not exist (no Certificate or SealedSecret creates it)",
+                    ("spec", "tls"),
+                )
+
+
+def _zone_hosts(
+    ctx: _Ctx, w: _World, res: Resource, names: list[Any], path: tuple[str | int, ...]
+) -> None:
+    if not w.zones:
+        return
+    for h in names:
+        host = str(h).lower().rstrip(".")
+        bare = host[2:] if host.startswith("*.") else host
+        if not any(bare == z or bare.endswith("." + z) for z in w.zones):
+            zones = ", ".join(sorted(w.zones))
+            ctx.add("HP-R010", res, f'host "{h}" is outside the managed zone ({zones})', path)
+
+
+def _pod_spec(res: Resource) -> tuple[dict[str, Any] | None, tuple[str | int, ...]]:
+    spec = res.obj.get("spec")
+    if not isinstance(spec, dict):
+        return None, ()
+    if res.kind == "Pod":
+        return spec, ("spec",)
+    if res.kind == "CronJob":
+        pod = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get(
+            "spec"
+        )
+        return (
+            pod if isinstance(pod, dict) else None,
+            ("spec", "jobTemplate", "spec", "template", "spec"),
+        )
+    pod = (spec.get("template") or {}).get("spec")
+    return (pod if isinstance(pod, dict) else None), ("spec", "template", "spec")
+
+
+def _containers(pod: dict[str, Any], init: bool = True) -> list[tuple[str, int, dict[str, Any]]]:
+    out = []
+    for key in ("containers", "initContainers") if init else ("containers",):
+        for i, c in enumerate(pod.get(key) or []):
+            if isinstance(c, dict):
+                out.append((key, i, c))
+    return out
+
+
+def _pod_secrets(
+    ctx: _Ctx, w: _World, res: Resource, ns: str, pod: dict[str, Any], base: tuple[str | int, ...]
+) -> None:
+    def need(name: Any, path: tuple[str | int, ...], optional: Any = False) -> None:
+        if optional is True or not name:
+            return
+        if (ns, str(name)) not in w.secrets:
+            ctx.add(
+                "HP-R005",
+                res,
+                f'Secret "{ns}/{name}" is not sealed in the tree nor created '
+                f"by a chart or operator; seal it with `homeport secret set {name} "
+                f"--namespace {ns} ...` (platform secrets: `homeport init`)",
+                (*base, *path),
+            )
+
+    for key, i, c in _containers(pod):
+        for j, env in enumerate(c.get("env") or []):
+            ref = ((env or {}).get("valueFrom") or {}).get("secretKeyRef")
+            if isinstance(ref, dict):
+                need(
+                    ref.get("name"),
+                    (key, i, "env", j, "valueFrom", "secretKeyRef", "name"),
+                    ref.get("optional"),
+                )
+        for j, ef in enumerate(c.get("envFrom") or []):
+            ref = (ef or {}).get("secretRef")
+            if isinstance(ref, dict):
+                need(
+                    ref.get("name"),
+                    (key, i, "envFrom", j, "secretRef", "name"),
+                    ref.get("optional"),
+                )
+    for j, vol in enumerate(pod.get("volumes") or []):
+        sec = (vol or {}).get("secret")
+        if isinstance(sec, dict):
+            need(sec.get("secretName"), ("volumes", j, "secret", "secretName"), sec.get("optional"))
+        for k, src in enumerate(((vol or {}).get("projected") or {}).get("sources") or []):
+            sec = (src or {}).get("secret")
+            if isinstance(sec, dict):
+                need(
+                    sec.get("name"),
+                    ("volumes", j, "projected", "sources", k, "secret", "name"),
+                    sec.get("optional"),
+                )
+    for j, ps in enumerate(pod.get("imagePullSecrets") or []):
+        need((ps or {}).get("name"), ("imagePullSecrets", j, "name"))
+
+
+# -- policy -------------------------------------------------------------------------------
+def _policy(ctx: _Ctx, w: _World) -> None:
+    from homeport.check.policy import run_policy
+
+    run_policy(ctx, w)
+
+
+def check_tree(
+    root: Path,
+    *,
+    kubernetes_version: str = "1.36",
+    crd_dirs: list[Path] | None = None,
+    chart_schema_dir: Path | None = None,
+    strict: bool = False,
+) -> CheckReport:
+    """Check a rendered GitOps tree offline: schemas, references and policy.
+
+    Args:
+        root: The tree directory (the one holding ``root-app.yaml``).
+        kubernetes_version: Kubernetes minor version to validate against, e.g. ``1.36``.
+        crd_dirs: Directories of CRD files; default ``$HOMEPORT_CRD_DIR`` or the pull cache.
+        chart_schema_dir: Directory of chart ``values.schema.json`` folders; default
+            ``$HOMEPORT_CHART_SCHEMA_DIR`` or the pull cache.
+        strict: Recorded for the caller; warnings fail the check with
+            ``report.exit_code(strict=True)``.
+
+    Returns:
+        The report with every finding, sorted by file, line and rule.
+
+    Raises:
+        UsageError: The directory does not exist or no Kubernetes schemas are available.
+    """
+    del strict  # the severity of findings does not depend on it; exit_code() does
+    root = Path(root)
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory")
+    try:
+        kubernetes_patch(kubernetes_version)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    openapi = find_openapi_dir(kubernetes_version)
+    if openapi is None:
+        raise UsageError(
+            f"no Kubernetes {kubernetes_version} OpenAPI schemas found; run `homeport schemas "
+            "pull` or set HOMEPORT_K8S_SCHEMA_DIR"
+        )
+    dirs = list(crd_dirs) if crd_dirs is not None else default_crd_dirs()
+    for d in dirs:
+        if not d.exists():
+            raise UsageError(f"{d}: CRD directory does not exist")
+    if chart_schema_dir is None:
+        chart_schema_dir = default_chart_schema_dir()
+    report = CheckReport(root=str(root))
+    ctx = _Ctx(root, _store(openapi, dirs), chart_schema_dir, report)
+    _load(ctx)
+    _apps(ctx)
+    _schemas(ctx)
+    _helm_values(ctx)
+    _duplicates(ctx)
+    world = _world(ctx)
+    _references(ctx, world)
+    _policy(ctx, world)
+    if ctx.cel_skipped:
+        report.notes.append(
+            f"{ctx.cel_skipped} CRD validation rule(s) outside the supported "
+            "CEL subset were not evaluated"
+        )
+    uniq = {(f.file, f.line, f.rule_id, f.message): f for f in ctx.findings}
+    report.findings = sorted(uniq.values(), key=lambda f: (f.file, f.line, f.rule_id, f.message))
+    return report
