@@ -241,9 +241,22 @@ class CloudflareClient:
                 "GET",
                 f"/zones/{zone_id}/dns_records",
                 "dns_records.list",
-                params={"name.exact": name, "type": rtype, "page": page, "per_page": _PER_PAGE},
+                # `name` (classic) and `name.exact` (current docs) mean the same exact match.
+                params={
+                    "name": name,
+                    "name.exact": name,
+                    "type": rtype,
+                    "page": page,
+                    "per_page": _PER_PAGE,
+                },
             )
-            out += [DnsRecord.from_api(r) for r in data.get("result") or []]
+            # Never trust the filter alone: a record of another name or type must not be
+            # mistaken for a duplicate and deleted.
+            out += [
+                rec
+                for rec in (DnsRecord.from_api(r) for r in data.get("result") or [])
+                if rec.name.lower().rstrip(".") == name.lower().rstrip(".") and rec.type == rtype
+            ]
             info = data.get("result_info") or {}
             if page >= int(info.get("total_pages", 1) or 1):
                 break
