@@ -50,18 +50,31 @@ def main() -> int:
     big_text = thousand_apps()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        ex = timed("example: load config", lambda: load_config(ROOT / "examples" / "homeport.yaml"), 5)
-        ex += timed("example: render + write (fresh dir)", lambda: write_tree(
-            render_tree(example), out / f"ex{time.perf_counter_ns()}"), 5)
+        ex = timed(
+            "example: load config", lambda: load_config(ROOT / "examples" / "homeport.yaml"), 5
+        )
+        ex += timed(
+            "example: render + write (fresh dir)",
+            lambda: write_tree(render_tree(example), out / f"ex{time.perf_counter_ns()}"),
+            5,
+        )
         t_parse = timed("1,000 apps: parse + validate config", lambda: parse_config(big_text), 3)
         big = parse_config(big_text)
         files = len(render_tree(big).files)
-        t_render = timed(f"1,000 apps: render in memory ({files} files)", lambda: render_tree(big), 3)
-        t_write = timed("1,000 apps: render + write (fresh dir)", lambda: write_tree(
-            render_tree(big), out / f"big{time.perf_counter_ns()}"), 3)
+        t_render = timed(
+            f"1,000 apps: render in memory ({files} files)", lambda: render_tree(big), 3
+        )
+        t_write = timed(
+            "1,000 apps: render + write (fresh dir)",
+            lambda: write_tree(render_tree(big), out / f"big{time.perf_counter_ns()}"),
+            3,
+        )
         write_tree(render_tree(big), out / "again")
-        t_again = timed("1,000 apps: re-render, nothing changed", lambda: write_tree(
-            render_tree(big), out / "again"), 3)
+        t_again = timed(
+            "1,000 apps: re-render, nothing changed",
+            lambda: write_tree(render_tree(big), out / "again"),
+            3,
+        )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'example total (target < 1 s)':<44} {ex * 1000:9.1f} ms")
     print(f"{'1,000 apps total (target < 10 s)':<44} {(t_parse + t_write) * 1000:9.1f} ms")

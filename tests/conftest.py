@@ -1,4 +1,4 @@
-"""Suite-wide settings: upstream reference data from ../shared unless the environment says otherwise."""
+"""Suite-wide settings: upstream reference data from ../shared unless the environment says so."""
 
 from __future__ import annotations
 

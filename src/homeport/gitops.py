@@ -179,7 +179,12 @@ class RenderedTree:
 
     def objects(self) -> list[tuple[str, Obj]]:
         """Every object with the relative path of its file."""
-        return [(p, o) for p, text in sorted(self.files.items()) for o in yamlio.load_all(text)]
+        return [
+            (p, o)
+            for p, text in sorted(self.files.items())
+            if p.endswith(".yaml")
+            for o in yamlio.load_all(text)
+        ]
 
 
 def render_tree(cfg: HomeportConfig) -> RenderedTree:

@@ -126,9 +126,10 @@ def test_references_resolve(rendered: tuple[HomeportConfig, list[tuple[str, Any]
     namespaces = {n for n, _ in by_kind["Namespace"]} | {"kube-system", "default"}
     # kube-prometheus-stack names Grafana's service after the release.
     chart_services = {
-        (f"{o['spec']['source']['helm']['releaseName']}-grafana", o["spec"]["destination"]["namespace"])
+        (f"{src['helm']['releaseName']}-grafana", o["spec"]["destination"]["namespace"])
         for _, o in objs
-        if o["kind"] == "Application" and o["spec"]["source"].get("chart") == "kube-prometheus-stack"
+        if o["kind"] == "Application"
+        and (src := o["spec"]["source"]).get("chart") == "kube-prometheus-stack"
     }
     for path, obj in objs:
         ns = obj["metadata"].get("namespace")
@@ -141,12 +142,8 @@ def test_references_resolve(rendered: tuple[HomeportConfig, list[tuple[str, Any]
                     assert key in by_kind.get("Middleware", set()), f"{path}: middleware {key}"
                 for svc in route["services"]:
                     key = (svc["name"], svc.get("namespace", ns))
-                    assert key in by_kind.get("Service", set()) | EXTERNAL_SERVICES or (
-                        # charts name their services after the release
-                        svc["name"].startswith(
-                            ("authentik", "kube-prometheus", "grafana", "monitoring")
-                        )
-                    ), f"{path}: service {key}"
+                    known = by_kind.get("Service", set()) | EXTERNAL_SERVICES | chart_services
+                    assert key in known, f"{path}: service {key}"
         if obj["kind"] == "Certificate":
             issuer = obj["spec"]["issuerRef"]["name"]
             assert (issuer, None) in by_kind["ClusterIssuer"]
