@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeport import secretstore, yamlio
+from homeport import plaintext, yamlio
 from homeport.config import HomeportConfig
 from homeport.errors import PlaintextSecretError, RenderError
 from homeport.platform import (
@@ -77,7 +77,7 @@ def guard_no_plaintext(obj: Obj, where: str) -> None:
         PlaintextSecretError: The object is (or holds) a v1 Secret with data.
     """
     try:
-        secretstore.guard_no_plaintext(obj)
+        plaintext.guard_no_plaintext(obj)
     except PlaintextSecretError as exc:
         raise PlaintextSecretError(f"{where}: {exc}") from None
 

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from homeport import yamlio
 from homeport.config import HomeportConfig
-from homeport.errors import PlaintextSecretError, SealError, UsageError
+from homeport.errors import SealError, UsageError
+from homeport.plaintext import guard_no_plaintext
 from homeport.platform import secrets as psec
 from homeport.platform.secrets import SECRETS_DIR, PlatformSecret
 from homeport.sealing import (
@@ -285,36 +286,6 @@ def list_secrets(tree: Path) -> list[StoredSecret]:
         )
     out.sort(key=lambda s: (s.namespace, s.name))
     return out
-
-
-def guard_no_plaintext(obj: Any) -> None:
-    """Refuse a plain Secret that carries values (the GitOps tree must never hold one).
-
-    Call it on every object written into the tree. ``v1`` Lists are checked item by item.
-    An empty Secret (no ``data``/``stringData``) passes: it holds nothing secret.
-
-    Args:
-        obj: A Kubernetes object as a plain value.
-
-    Raises:
-        PlaintextSecretError: ``obj`` is (or contains) a Secret with data or stringData.
-    """
-    if not isinstance(obj, dict):
-        return
-    kind = obj.get("kind")
-    if kind == "List" or (isinstance(kind, str) and kind.endswith("List")):
-        for item in obj.get("items") or []:
-            guard_no_plaintext(item)
-        return
-    if kind != "Secret" or obj.get("apiVersion", "v1") != "v1":
-        return
-    if obj.get("data") or obj.get("stringData"):
-        md = obj.get("metadata") or {}
-        ref = f"{md.get('namespace', '')}/{md.get('name', '')}".strip("/") or "(unnamed)"
-        raise PlaintextSecretError(
-            f"refusing to write Secret {ref} with plaintext data into the GitOps tree; "
-            "seal it with `homeport secret set`"
-        )
 
 
 def encodings(value: bytes) -> list[bytes]:
