@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -66,9 +67,12 @@ class Harness:
         attempts: int = 4,
         timeout: float = 2.0,
         interval: int = 300,
+        clock: Callable[[], float] = time.time,
+        **extra: Any,
     ) -> None:
         self.sleeps: list[float] = []
         opts = DdnsOptions(
+            **extra,
             zone=ZONE,
             records=tuple(record_fqdn(r, ZONE) for r in records),
             families=families,  # type: ignore[arg-type]
@@ -79,12 +83,17 @@ class Harness:
             listen=("127.0.0.1", 0),
         )
         self.controller = Controller(
-            opts, token, retry=RetryPolicy(attempts=attempts, backoff=0.01), sleep=self._sleep
+            opts,
+            token,
+            retry=RetryPolicy(attempts=attempts, backoff=0.01),
+            sleep=self._sleep,
+            clock=clock,
         )
 
     def _sleep(self, seconds: float) -> None:
+        # Recorded, barely waited: the emulator's faults are counted, not timed.
         self.sleeps.append(seconds)
-        time.sleep(seconds)
+        time.sleep(min(seconds, 0.05))
 
     def close(self) -> None:
         self.controller.close()

@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -45,6 +45,24 @@ class Switches:
     hang_after_create: float = 0.0  # apply the next create, then answer this late
     exists_next_create: bool = False  # apply the next create, answer 81057
     max_per_page: int = 5_000_000
+    # Which list filters the server honours: "both" (name.exact, else name), "none",
+    # "name" (only the classic `name`), "name.exact" (only the current form). "none" also
+    # ignores `type`, like a server that ignores every filter.
+    filters: str = "both"
+    # result_info shape: "full", "missing" (no result_info), "no-total-pages",
+    # "no-totals" (page/per_page/count only), "stale-total-pages" (always says 1 page).
+    result_info: str = "full"
+    ignore_page: bool = False  # always answer the first page
+    omit_null_comment: bool = False  # leave `comment` out of records that have none
+    comment_limit: int = 0  # store comments cut to this many characters (0: no limit)
+    proxied_ttl: str = "auto"  # proxied records: "auto" (stored as ttl 1) or "reject" ttl != 1
+    expand_ipv6: bool = False  # answer AAAA content in the full, uncompressed form
+    upper_names: bool = False  # answer names in upper case with a trailing dot
+    vanish_on_update: bool = False  # someone deletes the record just before our update
+    no_patch: bool = False  # answer PATCH with 405 (PUT only)
+    # Canned answers for the next matching requests: (method or None, status, body, headers);
+    # body is an envelope dict, raw text (sent as text/html) or "DROP" (close, no answer).
+    inject: list[tuple[str | None, int, Any, dict[str, str]]] = field(default_factory=list)
 
 
 class _Server(ThreadingHTTPServer):
@@ -67,6 +85,8 @@ class CloudflareEmulator:
             "good-token": "edit",
             "read-token": "read",
             "revoked": "revoked",
+            # Zone.DNS edit without Zone.Zone read: /zones answers an empty list.
+            "dns-only": "dns-only",
         }
         self.calls: list[Call] = []
         self.sw = Switches()
@@ -161,8 +181,8 @@ class CloudflareEmulator:
             "content": body["content"],
             "proxiable": True,
             "proxied": bool(body.get("proxied", False)),
-            "ttl": int(body.get("ttl", 1)),
-            "comment": body.get("comment"),
+            "ttl": 1 if body.get("proxied") else int(body.get("ttl", 1)),
+            "comment": self._comment(body.get("comment")),
             "tags": [],
             "settings": {},
             "meta": {},
@@ -171,16 +191,30 @@ class CloudflareEmulator:
         }
         return rid
 
+    def _comment(self, comment: Any) -> Any:
+        if isinstance(comment, str) and self.sw.comment_limit:
+            return comment[: self.sw.comment_limit]
+        return comment
+
+    def _ttl_error(self, body: dict[str, Any]) -> list[dict[str, Any]] | None:
+        if self.sw.proxied_ttl == "reject" and body.get("proxied") and body.get("ttl", 1) != 1:
+            return [{"code": 9104, "message": "TTL of a proxied record must be 1 (automatic)"}]
+        return None
+
     @staticmethod
     def _send(
         h: BaseHTTPRequestHandler,
         status: int,
-        payload: dict[str, Any],
+        payload: Any,
         extra: dict[str, str] | None = None,
     ) -> None:
-        data = json.dumps(payload).encode()
+        if payload == "DROP":  # a network error: the connection closes without an answer
+            h.close_connection = True
+            return
+        raw = isinstance(payload, str)
+        data = payload.encode() if raw else json.dumps(payload).encode()
         h.send_response(status)
-        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Type", "text/html" if raw else "application/json")
         h.send_header("Content-Length", str(len(data)))
         for k, v in (extra or {}).items():
             h.send_header(k, v)
@@ -223,9 +257,13 @@ class CloudflareEmulator:
 
     def _route(
         self, h: BaseHTTPRequestHandler, call: Call
-    ) -> tuple[int, dict[str, Any], dict[str, str] | None, float]:
+    ) -> tuple[int, Any, dict[str, str] | None, float]:
         sw = self.sw
         with self._lock:
+            for i, (method, status, body, headers) in enumerate(sw.inject):
+                if method is None or method == call.method:
+                    del sw.inject[i]
+                    return status, body, headers, 0.0
             if sw.rate_limit_next > 0:
                 sw.rate_limit_next -= 1
                 err = [
@@ -257,7 +295,7 @@ class CloudflareEmulator:
             segs = [s for s in path.split("/") if s]
             if segs == ["zones"] and call.method == "GET":
                 result = [{"id": self.zone_id, "name": self.zone, "status": "active"}]
-                if call.query.get("name") not in (None, self.zone):
+                if call.query.get("name") not in (None, self.zone) or perm == "dns-only":
                     result = []
                 info = {
                     "page": 1,
@@ -281,7 +319,7 @@ class CloudflareEmulator:
                     None,
                     0.0,
                 )
-            if call.method != "GET" and perm != "edit":
+            if call.method != "GET" and perm not in ("edit", "dns-only"):
                 return (
                     403,
                     self._env(errors=[{"code": 10000, "message": "Authentication error"}]),
@@ -301,30 +339,56 @@ class CloudflareEmulator:
                 0.0,
             )
 
+    def _view(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """A record as the API answers it, shaped by the switches."""
+        out = dict(rec)
+        if self.sw.omit_null_comment and out.get("comment") is None:
+            out.pop("comment", None)
+        if self.sw.expand_ipv6 and out["type"] == "AAAA":
+            out["content"] = ipaddress.IPv6Address(out["content"]).exploded
+        if self.sw.upper_names:
+            out["name"] = out["name"].upper() + "."
+        return out
+
     def _list(self, q: dict[str, str]) -> tuple[int, dict[str, Any], None, float]:
         recs = list(self.records.values())
-        name = q.get("name.exact", q.get("name"))
+        mode = self.sw.filters
+        name = {
+            "both": q.get("name.exact", q.get("name")),
+            "name": q.get("name"),
+            "name.exact": q.get("name.exact"),
+            "none": None,
+        }[mode]
         if name is not None:
             recs = [r for r in recs if r["name"] == name.lower()]
-        if "type" in q:
+        if "type" in q and mode != "none":
             recs = [r for r in recs if r["type"] == q["type"]]
         content = q.get("content.exact", q.get("content"))
-        if content is not None:
+        if content is not None and mode != "none":
             recs = [r for r in recs if r["content"] == content]
-        if "comment.exact" in q:
+        if "comment.exact" in q and mode != "none":
             recs = [r for r in recs if (r["comment"] or "").lower() == q["comment.exact"].lower()]
-        page = max(1, int(q.get("page", 1)))
+        page = 1 if self.sw.ignore_page else max(1, int(q.get("page", 1)))
         per_page = min(max(5, int(q.get("per_page", 100))), self.sw.max_per_page)
         total = len(recs)
         pages = max(1, -(-total // per_page))
-        chunk = recs[(page - 1) * per_page : page * per_page]
-        info = {
+        chunk = [self._view(r) for r in recs[(page - 1) * per_page : page * per_page]]
+        info: dict[str, int] | None = {
             "page": page,
             "per_page": per_page,
             "count": len(chunk),
             "total_count": total,
             "total_pages": pages,
         }
+        shape = self.sw.result_info
+        if shape == "missing":
+            info = None
+        elif info is not None and shape in ("no-total-pages", "no-totals"):
+            del info["total_pages"]
+            if shape == "no-totals":
+                del info["total_count"]
+        elif info is not None and shape == "stale-total-pages":
+            info["total_pages"] = 1
         return 200, self._env(chunk, info=info), None, 0.0
 
     def _validate(
@@ -351,7 +415,7 @@ class CloudflareEmulator:
         name = str(body.get("name", "")).lower()
         rtype = str(body.get("type", ""))
         content = str(body.get("content", ""))
-        errs = self._validate(rtype, content, name, body.get("comment"))
+        errs = self._validate(rtype, content, name, body.get("comment")) or self._ttl_error(body)
         if errs:
             return 400, self._env(errors=errs), None, 0.0
         same = [r for r in self.records.values() if r["name"] == name and r["type"] == rtype]
@@ -375,7 +439,7 @@ class CloudflareEmulator:
             )
         hang = self.sw.hang_after_create
         self.sw.hang_after_create = 0.0
-        return 200, self._env(self.records[rid]), None, hang
+        return 200, self._env(self._view(self.records[rid])), None, hang
 
     def _one(
         self, method: str, rid: str, body: dict[str, Any]
@@ -389,22 +453,61 @@ class CloudflareEmulator:
                 0.0,
             )
         if method == "GET":
-            return 200, self._env(rec), None, 0.0
+            return 200, self._env(self._view(rec)), None, 0.0
         if method == "DELETE":
             del self.records[rid]
             return 200, self._env({"id": rid}), None, 0.0
+        if method == "PATCH" and self.sw.no_patch:
+            return (
+                405,
+                self._env(errors=[{"code": 10405, "message": "Method not allowed"}]),
+                None,
+                0.0,
+            )
         if method in ("PATCH", "PUT"):
-            merged = {**rec, **body} if method == "PATCH" else {**body, "id": rid}
+            if self.sw.vanish_on_update:
+                self.sw.vanish_on_update = False
+                del self.records[rid]
+                return (
+                    404,
+                    self._env(errors=[{"code": 81044, "message": "Record does not exist."}]),
+                    None,
+                    0.0,
+                )
+            if method == "PATCH":
+                merged = {**rec, **body}
+            else:  # PUT overwrites: what the body leaves out takes its default
+                merged = {
+                    **rec,
+                    "ttl": 1,
+                    "proxied": False,
+                    "comment": None,
+                    "tags": [],
+                    **body,
+                }
             errs = self._validate(
                 merged["type"], merged["content"], merged["name"], merged.get("comment")
-            )
+            ) or self._ttl_error(merged)
             if errs:
                 return 400, self._env(errors=errs), None, 0.0
-            for k in ("content", "ttl", "proxied", "comment"):
-                if k in body:
-                    rec[k] = body[k]
+            twin = [
+                r
+                for r in self.records.values()
+                if r["id"] != rid
+                and r["name"] == merged["name"]
+                and r["type"] == merged["type"]
+                and r["content"] == merged["content"]
+            ]
+            if twin:
+                err = [{"code": 81058, "message": "An identical record already exists."}]
+                return 400, self._env(errors=err), None, 0.0
+            for k in ("content", "ttl", "proxied", "comment", "tags"):
+                rec[k] = merged[k]
+            rec["comment"] = self._comment(rec["comment"])
+            if rec["proxied"]:
+                rec["ttl"] = 1
             rec["modified_on"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
-            return 200, self._env(rec), None, 0.0
+            return 200, self._env(self._view(rec)), None, 0.0
         return 405, self._env(errors=[{"code": 10405, "message": "Method not allowed"}]), None, 0.0
 
 

@@ -276,3 +276,28 @@ def test_run_serves_probes_and_metrics_and_stops_on_sigterm(
     assert sum(1 for line in lines if line["msg"] == "record created") == 2
     assert SECRET not in out + err
     assert cf.snapshot() == [(f"*.{ZONE}", "A", IP_NEW, OWNER), (ZONE, "A", IP_NEW, OWNER)]
+
+
+def test_zone_id_flag_and_env_twin_skip_the_zone_lookup(
+    cf: CloudflareEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["ddns", "once", "--zone", ZONE, "--record", "@", "--api-url", cf.url]
+    static = ["--ip-provider", f"static:{IP_NEW}"]
+    # A token with Zone.DNS edit but no Zone.Zone read cannot find the zone by name ...
+    code, _out, err = cli(monkeypatch, capsys, *base, *static, token="dns-only")
+    assert code == 1 and "--zone-id" in err
+    cf.reset_calls()
+    # ... but works with the zone's ID, as a flag or as HOMEPORT_DDNS_ZONE_ID.
+    code, out, err = cli(
+        monkeypatch, capsys, *base, *static, "--zone-id", cf.zone_id, token="dns-only"
+    )
+    assert code == 0, err
+    assert "DNS is right" in out
+    cf.reset_calls()
+    env = {"HOMEPORT_DDNS_ZONE_ID": cf.zone_id}
+    code, out, err = cli(monkeypatch, capsys, *base, *static, env=env, token="dns-only")
+    assert code == 0, err
+    assert [c.method for c in cf.calls] == ["GET"]  # steady: one list, no zone lookup
+    assert cf.snapshot() == [(ZONE, "A", IP_NEW, OWNER)]
+    code, _out, err = cli(monkeypatch, capsys, *base, *static, "--zone-id", "not/an id")
+    assert code == 2 and err.startswith("error: --zone-id:")

@@ -55,6 +55,8 @@ def test_resolve_defaults_and_config() -> None:
         (RawOptions(zone="example.com", ip_providers=["static:nope"]), "static: must be followed"),
         (RawOptions(zone="example.com", records=["@", "@"]), "given twice"),
         (RawOptions(zone="example.com", owner_comment=""), "--owner-comment"),
+        (RawOptions(zone="example.com", owner_comment="a\nb"), "--owner-comment must be one line"),
+        (RawOptions(zone="example.com", zone_id="../zones"), "--zone-id"),
         (RawOptions(zone="example.com", api_url="api.cloudflare.com"), "--api-url"),
         (RawOptions(zone="example.com", listen="9090"), "--listen"),
     ],

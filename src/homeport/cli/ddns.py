@@ -41,6 +41,15 @@ ZoneOpt = Annotated[
     str | None,
     typer.Option("--zone", help="Cloudflare zone, e.g. example.com.", envvar=_env("ZONE")),
 ]
+ZoneIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--zone-id",
+        help="The zone's ID (Overview page); skips the zone lookup, so the token needs no "
+        "Zone.Zone read.",
+        envvar=_env("ZONE_ID"),
+    ),
+]
 RecordOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -161,6 +170,7 @@ def _summary(result: CycleResult, dry_run: bool) -> None:
 def once(
     config: ConfigOpt = None,
     zone: ZoneOpt = None,
+    zone_id: ZoneIdOpt = None,
     record: RecordOpt = None,
     ipv4: Ipv4Opt = None,
     ipv6: Ipv6Opt = None,
@@ -186,6 +196,7 @@ def once(
     opts = _options(
         config,
         zone=zone,
+        zone_id=zone_id,
         records=record,
         ipv4=ipv4,
         ipv6=ipv6,
@@ -219,6 +230,7 @@ def once(
 def run(
     config: ConfigOpt = None,
     zone: ZoneOpt = None,
+    zone_id: ZoneIdOpt = None,
     record: RecordOpt = None,
     ipv4: Ipv4Opt = None,
     ipv6: Ipv6Opt = None,
@@ -240,6 +252,7 @@ def run(
     opts = _options(
         config,
         zone=zone,
+        zone_id=zone_id,
         records=record,
         ipv4=ipv4,
         ipv6=ipv6,

@@ -12,7 +12,13 @@ import httpx
 
 from homeport.ddns import logs
 from homeport.ddns.addresses import RECORD_TYPE, Family
-from homeport.ddns.cloudflare import ApiError, AuthError, CloudflareClient, RetryPolicy
+from homeport.ddns.cloudflare import (
+    ROUTE_CODES,
+    ApiError,
+    AuthError,
+    CloudflareClient,
+    RetryPolicy,
+)
 from homeport.ddns.metrics import DdnsMetrics
 from homeport.ddns.options import STATUS_CONFIGMAP, DdnsOptions
 from homeport.ddns.providers import PinnedHTTP, Provider, build_providers, detect, tls_context
@@ -67,6 +73,7 @@ class Controller:
         retry: RetryPolicy | None = None,
         publisher: Publisher | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.opts = opts
         self.metrics = DdnsMetrics()
@@ -83,9 +90,10 @@ class Controller:
             retry=retry,
             on_request=self._on_request,
             sleep=sleep,
+            clock=clock,
         )
         self.publisher = publisher
-        self._zone_id: str | None = None
+        self._zone_id: str | None = opts.zone_id
         self.last_success: float | None = None
         self.consecutive_failures = 0
         self.last_result: CycleResult | None = None
@@ -159,6 +167,7 @@ class Controller:
         try:
             if self._zone_id is None:
                 self._zone_id = self.client.zone_id(opts.zone)
+            zone_id = self._zone_id
             for name in opts.records:
                 for fam in opts.families:
                     if fam not in addresses:
@@ -174,7 +183,7 @@ class Controller:
                     try:
                         out = reconcile(
                             self.client,
-                            self._zone_id,
+                            zone_id,
                             want,
                             dry_run=dry_run,
                             on_change=self._on_change,
@@ -182,7 +191,14 @@ class Controller:
                     except AuthError:
                         raise
                     except ApiError as exc:
-                        result.errors.append(f"{want.type} {name}: {exc}")
+                        where = f"{want.type} {name}"
+                        if ROUTE_CODES.intersection(exc.codes) or exc.status == 404:
+                            # The zone ID no longer routes (zone re-added?): look it up again
+                            # next cycle, unless the user pinned it with --zone-id.
+                            self._zone_id = opts.zone_id
+                            if opts.zone_id:
+                                where += f" (zone id {opts.zone_id})"
+                        result.errors.append(f"{where}: {exc}")
                         result.records.append(RecordState(name, want.type, "", "failed"))
                         continue
                     result.records += out.records

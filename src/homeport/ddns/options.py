@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import idna
+
 from homeport.config import HomeportConfig, normalize_domain, parse_duration
 from homeport.ddns.addresses import FAMILIES, Family
 from homeport.errors import UsageError
@@ -19,6 +21,7 @@ DEFAULT_RECORDS = ("@", "*")
 STATUS_CONFIGMAP = "homeport-ddns-status"
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _KNOWN_PROVIDERS = ("cloudflare.trace", "cloudflare.doh", "ipify")
+_ZONE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class DdnsOptions:
         status_configmap: ConfigMap the status is published to (None: not published).
         status_namespace: Its namespace (None: the pod's own).
         timeout: Per-request timeout in seconds.
+        zone_id: The zone's ID; when set, the zone lookup (which needs Zone.Zone read) is
+            skipped.
     """
 
     zone: str
@@ -76,6 +81,7 @@ class DdnsOptions:
     status_configmap: str | None = None
     status_namespace: str | None = None
     timeout: float = 10.0
+    zone_id: str | None = None
 
 
 def record_fqdn(name: str, zone: str) -> str:
@@ -97,6 +103,15 @@ def record_fqdn(name: str, zone: str) -> str:
         return zone
     if n == "*":
         return f"*.{zone}"
+    if not n.isascii():
+        # Cloudflare names are punycode; write an IDN the way the API returns it.
+        try:
+            n = ".".join(
+                lab if lab.isascii() else idna.encode(lab, uts46=True).decode()
+                for lab in n.split(".")
+            )
+        except idna.IDNAError:
+            raise UsageError(f'--record: "{name}" is not a valid DNS name') from None
     fqdn = n if n == zone or n.endswith("." + zone) else f"{n}.{zone}"
     labels = fqdn.split(".")
     if labels[0] == "*":
@@ -182,6 +197,7 @@ class RawOptions:
     status_configmap: str | None = None
     status_namespace: str | None = None
     timeout: float | None = None
+    zone_id: str | None = None
 
 
 def resolve(raw: RawOptions, cfg: HomeportConfig | None = None) -> DdnsOptions:
@@ -244,6 +260,9 @@ def resolve(raw: RawOptions, cfg: HomeportConfig | None = None) -> DdnsOptions:
     owner = raw.owner_comment if raw.owner_comment is not None else DEFAULT_OWNER_COMMENT
     if not owner.strip() or len(owner) > 100:
         raise UsageError("--owner-comment must be 1-100 characters (Cloudflare's free-plan limit)")
+    if "\n" in owner or "\r" in owner:
+        # Cloudflare comments cannot hold line breaks (DNS record attributes reference).
+        raise UsageError("--owner-comment must be one line")
 
     hc = raw.healthchecks_url or (comp.healthchecks_url if comp else None)
     kuma = raw.uptime_kuma_url or (comp.uptime_kuma_url if comp else None)
@@ -253,6 +272,12 @@ def resolve(raw: RawOptions, cfg: HomeportConfig | None = None) -> DdnsOptions:
     timeout = raw.timeout if raw.timeout is not None else 10.0
     if not 0 < timeout <= 120:
         raise UsageError("--timeout must be between 0 and 120 seconds")
+
+    zone_id = raw.zone_id.strip() if raw.zone_id else None
+    if zone_id is not None and not _ZONE_ID.match(zone_id):
+        raise UsageError(
+            f'--zone-id: "{zone_id}" is not a zone ID (32 hex digits, on the zone\'s Overview page)'
+        )
 
     return DdnsOptions(
         zone=zone,
@@ -270,6 +295,7 @@ def resolve(raw: RawOptions, cfg: HomeportConfig | None = None) -> DdnsOptions:
         status_configmap=raw.status_configmap,
         status_namespace=raw.status_namespace,
         timeout=timeout,
+        zone_id=zone_id,
     )
 
 
