@@ -1,0 +1,163 @@
+"""Backup automation: a CronJob in the cluster that runs ``homeport backup`` on a schedule.
+
+It runs homeport's own image with a read-only ServiceAccount (exactly what
+:func:`homeport.cluster.backup.collect` reads), encrypts to age recipients kept in a
+ConfigMap (public keys only: the identity that decrypts never enters the cluster), and
+writes timestamped archives to a PersistentVolumeClaim. Copy them off the node with your
+usual volume backup, or mount an object-store-backed volume.
+"""
+
+from __future__ import annotations
+
+from homeport.cluster.kube import Obj
+
+NAME = "homeport-backup"
+RECIPIENTS_KEY = "recipients.txt"
+
+
+def backup_objects(
+    *,
+    image: str,
+    recipients: list[str],
+    namespace: str = NAME,
+    schedule: str = "0 3 * * *",
+    storage: str = "1Gi",
+    storage_class: str | None = None,
+) -> list[Obj]:
+    """The objects of the backup CronJob (namespace not included).
+
+    Args:
+        image: homeport's image (the one the DDNS controller runs).
+        recipients: age public keys (``age1...``) the archives are encrypted to.
+        namespace: Namespace the job runs in.
+        schedule: Cron schedule.
+        storage: Size of the archive volume.
+        storage_class: StorageClass of the volume (default: the cluster's).
+
+    Returns:
+        ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap, PVC and CronJob.
+    """
+    labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/managed-by": "homeport"}
+
+    def md(name: str, ns: bool = True) -> Obj:
+        out: Obj = {"name": name, "labels": dict(labels)}
+        if ns:
+            out["namespace"] = namespace
+        return out
+
+    read = ["get", "list"]
+    role: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": md(NAME, ns=False),
+        "rules": [
+            # Exactly what homeport.cluster.backup.collect() reads.
+            {
+                "apiGroups": [""],
+                "resources": ["secrets", "configmaps", "namespaces"],
+                "verbs": read,
+            },
+            {
+                "apiGroups": ["apiextensions.k8s.io"],
+                "resources": ["customresourcedefinitions"],
+                "verbs": read,
+            },
+            {
+                "apiGroups": ["argoproj.io"],
+                "resources": ["applications", "appprojects"],
+                "verbs": read,
+            },
+            {"apiGroups": ["cert-manager.io"], "resources": ["certificates"], "verbs": read},
+        ],
+    }
+    pvc_spec: Obj = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": storage}},
+    }
+    if storage_class:
+        pvc_spec["storageClassName"] = storage_class
+    security: Obj = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    job_pod: Obj = {
+        "serviceAccountName": NAME,
+        "restartPolicy": "OnFailure",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "fsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "backup",
+                "image": image,
+                "args": [
+                    "backup",
+                    "--out",
+                    "/backups/homeport-{timestamp}.age",
+                    "--recipient-file",
+                    f"/etc/homeport-backup/{RECIPIENTS_KEY}",
+                ],
+                "securityContext": security,
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "128Mi"},
+                    "limits": {"memory": "512Mi"},
+                },
+                "volumeMounts": [
+                    {"name": "backups", "mountPath": "/backups"},
+                    {"name": "recipients", "mountPath": "/etc/homeport-backup", "readOnly": True},
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "backups", "persistentVolumeClaim": {"claimName": NAME}},
+            {"name": "recipients", "configMap": {"name": NAME}},
+        ],
+    }
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": md(NAME)},
+        role,
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": md(NAME, ns=False),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": NAME,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": md(NAME),
+            "data": {RECIPIENTS_KEY: "".join(f"{r}\n" for r in recipients)},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": md(NAME),
+            "spec": pvc_spec,
+        },
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": md(NAME),
+            "spec": {
+                "schedule": schedule,
+                "concurrencyPolicy": "Forbid",
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {
+                    "spec": {
+                        "backoffLimit": 2,
+                        "template": {"metadata": {"labels": dict(labels)}, "spec": job_pod},
+                    }
+                },
+            },
+        },
+    ]
