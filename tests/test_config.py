@@ -247,3 +247,103 @@ def test_cli_debug_shows_traceback(tmp_path: Path) -> None:
     res = run_cli("--debug", "render", "-c", str(cfg), "--no-check")
     assert res.returncode == 2
     assert "Traceback" in res.stderr
+
+
+# -- found by adversarial review: values the config accepted but the platform rejects ------
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # YAML `true` is not a port (pydantic's lax mode would read it as 1).
+        (
+            "apps:\n  - name: web\n    image: a/b:1\n    port: true\n",
+            "homeport.yaml:8: apps[0].port",
+        ),
+        # The DDNS controller (and Cloudflare) only take 1 or 30..86400.
+        ("cloudflare:\n  ttl: 5\n", "homeport.yaml:6: cloudflare.ttl: 5 is not 1"),
+        # Only the versions homeport has schemas and pins for.
+        (
+            "kubernetes:\n  version: '1.20'\n",
+            "homeport.yaml:6: kubernetes.version: Kubernetes 1.20",
+        ),
+        (
+            "components:\n  traefik:\n    load_balancer_ip: lb.local\n",
+            "homeport.yaml:7: components.traefik.load_balancer_ip",
+        ),
+        (
+            "components:\n  ddns:\n    ip_providers: [bogus]\n",
+            "homeport.yaml:7: components.ddns.ip_providers: unknown IP provider",
+        ),
+        (
+            "components:\n  ddns:\n    ip_providers: []\n",
+            "homeport.yaml:7: components.ddns.ip_providers",
+        ),
+        (
+            "components:\n  ddns:\n    healthchecks_url: hc-ping.com/x\n",
+            'homeport.yaml:7: components.ddns.healthchecks_url: "hc-ping.com/x" is not an http',
+        ),
+        (
+            "components:\n  monitoring:\n    alerts:\n      ntfy_url: ntfy.sh/x\n",
+            "homeport.yaml:8: components.monitoring.alerts.ntfy_url",
+        ),
+        (
+            "components:\n  monitoring:\n    alerts:\n      email: a@example.com\n",
+            "homeport.yaml:7: components.monitoring.alerts: email alerts need smtp_host",
+        ),
+        (
+            "components:\n  monitoring:\n    alerts:\n      email: a@example.com\n"
+            "      smtp_host: smtp.example.com\n",
+            'homeport.yaml:9: components.monitoring.alerts.smtp_host: "smtp.example.com" must',
+        ),
+        (
+            "backup:\n  s3:\n    endpoint: s3.example.com\n    bucket: b\n",
+            "homeport.yaml:7: backup.s3.endpoint",
+        ),
+        (
+            "backup:\n  s3:\n    endpoint: https://s3.example.com\n    bucket: b\n"
+            "    schedule: every night\n",
+            "homeport.yaml:9: backup.s3.schedule",
+        ),
+        (
+            "apps:\n  - name: web\n    image: a/b:1\n    port: 80\n    env:\n      PORT: 8080\n",
+            "homeport.yaml:10: apps[0].env.PORT: must be a string; put the value in quotes",
+        ),
+        ("git:\n  - url: x\n", "homeport.yaml:3: git: must be a mapping"),
+    ],
+)
+def test_values_the_platform_would_reject_are_config_errors(extra: str, expected: str) -> None:
+    text = BASE + extra if not extra.startswith("git:") else BASE.split("git:")[0] + extra
+    lines = problems(text)
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_empty_sections_mean_defaults_and_numbers_are_quantities() -> None:
+    cfg = parse_config(
+        BASE
+        + "components:\n  monitoring:\n    # lite: true\n  traefik:\napps:\n"
+        + "  - name: web\n    image: a/b:1\n    port: 80\n    resources:\n"
+        + "      limits: {cpu: 2, memory: 1Gi}\n      requests: {cpu: 0.25}\n"
+    )
+    assert cfg.components.monitoring.enabled and not cfg.components.monitoring.lite
+    assert cfg.apps[0].resources.limits.cpu == "2"
+    assert cfg.apps[0].resources.requests.cpu == "0.25"
+    assert parse_config(BASE + "apps:\n  # - name: later\n").apps == []
+    ok = parse_config(
+        BASE + "cloudflare:\n  ttl: 60\ncomponents:\n  ddns:\n    ip_providers:\n"
+        "      - cloudflare.trace:https://api.cloudflare.com/cdn-cgi/trace\n"
+        "      - static:2001:db8::1\nbackup:\n  s3:\n    endpoint: http://minio:9000\n"
+        "    bucket: b\n    schedule: '@daily'\n"
+    )
+    assert ok.cloudflare.ttl == 60
+
+
+def test_subdomain_of_the_zone_defaults_to_its_own_records() -> None:
+    # "@" and "*" of zone example.com would take over the zone's apex and wildcard.
+    sub = BASE.replace("domain: example.com", "domain: lab.example.com")
+    cfg = parse_config(sub + "cloudflare:\n  zone: example.com\n")
+    assert cfg.cloudflare.records == ["lab", "*.lab"]
+    explicit = parse_config(sub + "cloudflare:\n  zone: example.com\n  records: ['@']\n")
+    assert explicit.cloudflare.records == ["@"]
+    assert parse_config(BASE + "cloudflare:\n  zone: example.com\n").cloudflare.records == [
+        "@",
+        "*",
+    ]

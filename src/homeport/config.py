@@ -7,11 +7,11 @@ Unknown keys are rejected everywhere (``extra="forbid"``).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any, Literal
 
-import idna
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,15 +23,15 @@ from pydantic import (
 
 from homeport import yamlio
 from homeport.errors import ConfigError, ConfigProblem
+from homeport.names import LABEL, check_image, normalize_domain, parse_duration
+from homeport.versions import SUPPORTED_KUBERNETES
 
 SCHEMA_URL = (
     "https://raw.githubusercontent.com/homeport-dev/homeport/main/schema/homeport.schema.json"
 )
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _DNS1123 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -39,91 +39,20 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
-
-def normalize_domain(value: str) -> str:
-    """Normalise a DNS name: lower-case, no trailing dot, IDN as punycode.
-
-    Args:
-        value: The name as the user wrote it.
-
-    Returns:
-        The ASCII (punycode) form of the name.
-
-    Raises:
-        ValueError: The name is not a valid fully-qualified domain name.
-    """
-    if not isinstance(value, str):
-        raise ValueError("must be a domain name such as example.com")
-    name = value.strip().rstrip(".").lower()
-    if not name or " " in name:
-        raise ValueError(f'"{value}" is not a valid domain name')
-    try:
-        ascii_name = idna.encode(name, uts46=True).decode("ascii") if not name.isascii() else name
-    except idna.IDNAError as exc:
-        raise ValueError(f'"{value}" is not a valid domain name ({exc})') from None
-    if len(ascii_name) > 253:
-        raise ValueError(f"domain is {len(ascii_name)} characters long; the maximum is 253")
-    labels = ascii_name.split(".")
-    if len(labels) < 2:
-        raise ValueError(f'"{value}" is not fully qualified; write it like example.com')
-    for label in labels:
-        if not _LABEL.match(label):
-            raise ValueError(
-                f'"{value}" is not a valid domain name: label "{label}" must be 1-63 letters, '
-                "digits or hyphens, not starting or ending with a hyphen"
-            )
-    if labels[-1].isdigit():
-        raise ValueError(f'"{value}" is not a valid domain name: the top-level label is numeric')
-    return ascii_name
-
-
-def parse_duration(value: str) -> int:
-    """Parse a duration like ``5m``, ``1h30m`` or ``90s`` into seconds.
-
-    Args:
-        value: The duration text.
-
-    Returns:
-        The duration in seconds (always > 0).
-
-    Raises:
-        ValueError: The text is not a positive duration.
-    """
-    m = _DURATION.match(value.strip()) if isinstance(value, str) else None
-    if not m or not any(m.groups()):
-        raise ValueError(f'"{value}" is not a duration; write it like 30s, 5m or 1h')
-    h, mi, s = (int(g or 0) for g in m.groups())
-    total = h * 3600 + mi * 60 + s
-    if total <= 0:
-        raise ValueError("duration must be positive")
-    return total
-
-
-def check_image(image: str) -> str:
-    """Require a pinned container image reference (a tag other than latest, or a digest).
-
-    Args:
-        image: The image reference.
-
-    Returns:
-        The reference, unchanged.
-
-    Raises:
-        ValueError: The image has no tag, or its tag is ``latest``.
-    """
-    if not image or any(c.isspace() for c in image):
-        raise ValueError(f'"{image}" is not an image reference')
-    if "@sha256:" in image:
-        return image
-    last = image.rsplit("/", 1)[-1]
-    if ":" not in last:
-        raise ValueError(f'image "{image}" has no tag; pin a version')
-    tag = last.rsplit(":", 1)[1]
-    if tag == "latest":
-        raise ValueError('tag "latest" is not allowed; pin a version')
-    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", tag):
-        raise ValueError(f'image tag "{tag}" is not valid')
-    return image
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_default(cls, data: Any) -> Any:
+        # `monitoring:` or `apps:` with every line below commented out is YAML null:
+        # read it as "not set" (the default), not as a type error. Required keys stay null.
+        if isinstance(data, dict):
+            return {
+                k: v
+                for k, v in data.items()
+                if not (
+                    v is None and k in cls.model_fields and not cls.model_fields[k].is_required()
+                )
+            }
+        return data
 
 
 class AcmeConfig(_Model):
@@ -143,11 +72,18 @@ class CloudflareConfig(_Model):
     records: list[str] = Field(
         default_factory=lambda: ["@", "*"],
         description='Records kept pointing at your address: "@" is the apex, "*" the wildcard, '
-        "other names are relative to the zone.",
+        "other names are relative to the zone. Default: the domain and its wildcard "
+        '(["@", "*"], or ["lab", "*.lab"] for lab.example.com in zone example.com).',
         min_length=1,
     )
     proxied: bool = Field(False, description="Proxy records through Cloudflare (orange cloud).")
-    ttl: int = Field(1, description="Record TTL in seconds; 1 means automatic.", ge=1, le=86400)
+    ttl: int = Field(
+        1,
+        description="Record TTL in seconds; 1 means automatic, else 30 to 86400.",
+        ge=1,
+        le=86400,
+        strict=True,
+    )
     ipv4: bool = Field(True, description="Manage A records.")
     ipv6: bool = Field(False, description="Manage AAAA records.")
     interval: str = Field("5m", description="How often the DDNS controller checks the address.")
@@ -165,11 +101,19 @@ class CloudflareConfig(_Model):
             if r not in ("@", "*"):
                 stripped = r[2:] if r.startswith("*.") else r
                 for label in stripped.lower().rstrip(".").split("."):
-                    if not _LABEL.match(label):
+                    if not LABEL.match(label):
                         raise ValueError(f'record "{r}" is not a valid DNS name')
             if r in seen:
                 raise ValueError(f'record "{r}" is listed twice')
             seen.add(r)
+        return v
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, v: int) -> int:
+        # Cloudflare (and `homeport ddns run`) accept 1 = automatic, or 30 s to a day.
+        if v != 1 and v < 30:
+            raise ValueError(f"{v} is not 1 (automatic) or between 30 and 86400")
         return v
 
     @field_validator("interval")
@@ -227,7 +171,29 @@ class KubernetesConfig(_Model):
         s = str(v)
         if not re.match(r"^1\.\d{2}$", s):
             raise ValueError(f'"{v}" is not a Kubernetes minor version such as "1.36"')
+        if s not in SUPPORTED_KUBERNETES:
+            raise ValueError(
+                f"Kubernetes {s} is not supported; use one of {', '.join(SUPPORTED_KUBERNETES)}"
+            )
         return s
+
+
+def _quantity_text(v: Any) -> Any:
+    """Return a YAML number written for a quantity as text (``2`` -> ``"2"``)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    return v
+
+
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+
+
+def _check_url(v: str | None) -> str | None:
+    """Require an http(s) URL with a host."""
+    if v is not None and not _HTTP_URL.match(v):
+        raise ValueError(f'"{v}" is not an http(s) URL')
+    return v
 
 
 class Quantities(_Model):
@@ -235,6 +201,12 @@ class Quantities(_Model):
 
     cpu: str | None = Field(None, description='CPU, e.g. "100m" or "1".')
     memory: str | None = Field(None, description='Memory, e.g. "128Mi".')
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _number(cls, v: Any) -> Any:
+        # Kubernetes quantities are int-or-string: `cpu: 2` and `cpu: 0.5` are valid.
+        return _quantity_text(v)
 
     @field_validator("cpu", "memory")
     @classmethod
@@ -282,9 +254,9 @@ class Storage(_Model):
 class Autoscale(_Model):
     """A HorizontalPodAutoscaler for an app."""
 
-    min_replicas: int = Field(2, ge=1, le=100, description="Fewest replicas.")
-    max_replicas: int = Field(5, ge=1, le=100, description="Most replicas.")
-    cpu_percent: int = Field(80, ge=1, le=100, description="Target CPU utilisation.")
+    min_replicas: int = Field(2, ge=1, le=100, strict=True, description="Fewest replicas.")
+    max_replicas: int = Field(5, ge=1, le=100, strict=True, description="Most replicas.")
+    cpu_percent: int = Field(80, ge=1, le=100, strict=True, description="Target CPU utilisation.")
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscale:
@@ -298,9 +270,9 @@ class App(_Model):
 
     name: str = Field(description="DNS-1123 name; also the namespace the app runs in.")
     image: str = Field(description="Container image with a pinned tag or digest (never latest).")
-    port: int = Field(description="Port the container listens on.", ge=1, le=65535)
+    port: int = Field(description="Port the container listens on.", ge=1, le=65535, strict=True)
     host: str | None = Field(None, description="Public host name. Default: <name>.<domain>.")
-    replicas: int = Field(2, ge=0, le=100, description="Number of pods.")
+    replicas: int = Field(2, ge=0, le=100, strict=True, description="Number of pods.")
     auth: Literal["sso", "public"] | None = Field(
         None,
         description="sso: behind Authentik single sign-on; public: open to the internet. "
@@ -318,7 +290,9 @@ class App(_Model):
         None, description="HTTP path for probes; default: a TCP check on the port."
     )
     autoscale: Autoscale | None = Field(None, description="Scale on CPU with an HPA.")
-    run_as_user: int = Field(65532, ge=1, description="Non-root UID the container runs as.")
+    run_as_user: int = Field(
+        65532, ge=1, strict=True, description="Non-root UID the container runs as."
+    )
     internet: bool = Field(False, description="Allow outbound connections to the internet.")
     args: list[str] = Field(default_factory=list, description="Container arguments.")
 
@@ -383,7 +357,9 @@ class TraefikComponent(Component):
     """Traefik, the ingress controller."""
 
     dashboard: bool = Field(True, description="Serve the dashboard at traefik.<domain> (SSO only).")
-    replicas: int | None = Field(None, ge=1, le=10, description="Default: 1, or 2 with ha.")
+    replicas: int | None = Field(
+        None, ge=1, le=10, strict=True, description="Default: 1, or 2 with ha."
+    )
     load_balancer_ip: str | None = Field(
         None, description="Fixed LoadBalancer IP, if your LB needs one."
     )
@@ -393,6 +369,16 @@ class TraefikComponent(Component):
     def _always(cls, v: bool) -> bool:
         if not v:
             raise ValueError("Traefik cannot be disabled: every route goes through it")
+        return v
+
+    @field_validator("load_balancer_ip")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ValueError(f'"{v}" is not an IP address') from None
         return v
 
 
@@ -422,7 +408,9 @@ class DdnsComponent(Component):
     )
     ip_providers: list[str] = Field(
         default_factory=lambda: ["cloudflare.trace", "cloudflare.doh", "ipify"],
-        description="Address detectors tried in order; the first two valid answers must agree.",
+        description="Address detectors tried in order; the first two valid answers must agree: "
+        "cloudflare.trace, cloudflare.doh, ipify (each optionally :<URL>), url:<URL>, static:<IP>.",
+        min_length=1,
     )
     healthchecks_url: str | None = Field(None, description="healthchecks.io ping URL.")
     uptime_kuma_url: str | None = Field(None, description="Uptime Kuma push URL.")
@@ -431,6 +419,35 @@ class DdnsComponent(Component):
     @classmethod
     def _image(cls, v: str) -> str:
         return check_image(v)
+
+    @field_validator("ip_providers")
+    @classmethod
+    def _providers(cls, v: list[str]) -> list[str]:
+        # The same grammar `homeport ddns run --ip-provider` accepts, so the pod starts.
+        for p in v:
+            kind, sep, arg = p.strip().partition(":")
+            if kind in ("cloudflare.trace", "cloudflare.doh", "ipify") and (
+                not sep or _HTTP_URL.match(arg)
+            ):
+                continue
+            if kind == "url" and _HTTP_URL.match(arg):
+                continue
+            if kind == "static":
+                try:
+                    ipaddress.ip_address(arg)
+                    continue
+                except ValueError:
+                    pass
+            raise ValueError(
+                f'unknown IP provider "{p}"; use cloudflare.trace, cloudflare.doh, ipify, '
+                "url:<URL> or static:<IP>"
+            )
+        return v
+
+    @field_validator("healthchecks_url", "uptime_kuma_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _check_url(v)
 
 
 class AuthentikComponent(Component):
@@ -460,6 +477,25 @@ class MonitoringAlerts(_Model):
         if v is not None and not _EMAIL.match(v):
             raise ValueError(f'"{v}" is not a valid e-mail address')
         return v
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _smtp(cls, v: str | None) -> str | None:
+        # Alertmanager's smarthost must be host:port, else it rejects the whole config.
+        if v is not None and not _HOST_PORT.match(v):
+            raise ValueError(f'"{v}" must be host:port, e.g. smtp.example.com:587')
+        return v
+
+    @field_validator("ntfy_url", "webhook_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return _check_url(v)
+
+    @model_validator(mode="after")
+    def _smtp_needed(self) -> MonitoringAlerts:
+        if self.email is not None and self.smtp_host is None:
+            raise ValueError("email alerts need smtp_host (host:port of your mail server)")
+        return self
 
 
 class MonitoringComponent(Component):
@@ -517,6 +553,24 @@ class S3Backup(_Model):
     path: str = Field("homeport", description="Prefix inside the bucket.")
     schedule: str = Field("0 3 * * *", description="Cron schedule of the backups.")
 
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        out = _check_url(v)
+        assert out is not None
+        return out
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        fields = v.split()
+        if not (
+            re.match(r"^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$", v.strip())
+            or (len(fields) in (5, 6) and all(re.match(r"^[0-9A-Za-z*/,?-]+$", f) for f in fields))
+        ):
+            raise ValueError(f'"{v}" is not a cron schedule such as "0 3 * * *"')
+        return v
+
 
 class BackupConfig(_Model):
     """Backups (credentials are sealed: `homeport secret set backup-s3 ...`)."""
@@ -537,6 +591,25 @@ class HomeportConfig(_Model):
     components: Components = Field(default_factory=Components)
     backup: BackupConfig = Field(default_factory=BackupConfig)
     apps: list[App] = Field(default_factory=list, description="Your applications.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subdomain_records(cls, data: Any) -> Any:
+        # For lab.example.com in zone example.com, "@" and "*" would take over the
+        # zone's own apex and wildcard: default to the domain's names instead.
+        if not isinstance(data, dict) or not isinstance(data.get("cloudflare"), dict):
+            return data
+        cf = data["cloudflare"]
+        if cf.get("records") is not None or not cf.get("zone"):
+            return data
+        try:
+            domain, zone = normalize_domain(data.get("domain", "")), normalize_domain(cf["zone"])
+        except ValueError:
+            return data  # reported by the field validators
+        if not domain.endswith("." + zone):
+            return data
+        rel = domain[: -len(zone) - 1]
+        return {**data, "cloudflare": {**cf, "records": [rel, f"*.{rel}"]}}
 
     @field_validator("domain")
     @classmethod
@@ -683,6 +756,13 @@ def _clean_msg(msg: str) -> str:
         return "unknown key"
     if msg == "Field required":
         return "is required"
+    if msg.startswith("Input should be a valid dictionary"):
+        return "must be a mapping (key: value lines), not a list or a single value"
+    if msg == "Input should be a valid list":
+        return "must be a list (lines starting with -)"
+    if msg == "Input should be a valid string":
+        # YAML reads 8080, true, yes and 2024-01-01 as numbers, booleans and dates.
+        return 'must be a string; put the value in quotes, e.g. "8080" or "true"'
     return msg
 
 
@@ -796,6 +876,7 @@ __all__ = [
     "App",
     "ConfigError",
     "HomeportConfig",
+    "check_image",
     "json_schema",
     "load_config",
     "normalize_domain",

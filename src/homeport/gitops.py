@@ -137,6 +137,11 @@ def build_components(cfg: HomeportConfig) -> list[Component]:
     for fn in COMPONENT_MODULES:
         comps.extend(fn(cfg))
     specs = [ns for c in comps for ns in c.namespaces]
+    include = secrets.sync_include(ns.name for ns in specs)
+    for c in comps:
+        if c.name == "secrets" and c.source is not None:
+            # Sync only sealed secrets whose namespace exists (see sync_include).
+            c.source = {**c.source, "directory": {**c.source["directory"], "include": include}}
     comps.append(
         Component(
             name="namespaces",

@@ -78,6 +78,56 @@ class App:
     values_path: tuple[str | int, ...] = ()
     path: str = ""  # resolved relative dir inside the tree ('' when not a tree path)
     create_namespace: bool = False
+    include: str = ""  # directory.include glob (relative to path)
+    exclude: str = ""  # directory.exclude glob
+
+    def syncs(self, file: str) -> bool:
+        """Whether Argo CD syncs this file of the app's path (directory include/exclude)."""
+        rel = file[len(self.path) + 1 :]
+        if self.exclude and _glob_match(self.exclude, rel):
+            return False
+        return not self.include or _glob_match(self.include, rel)
+
+
+def _glob_regex(pattern: str) -> str:
+    """Translate an Argo CD (gobwas, no separators) glob into a regular expression."""
+    out, i, depth = "", 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out += ".*"
+        elif c == "?":
+            out += "."
+        elif c == "{":
+            out, depth = out + "(?:", depth + 1
+        elif c == "}" and depth:
+            out, depth = out + ")", depth - 1
+        elif c == "," and depth:
+            out += "|"
+        elif c == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                out += re.escape(c)
+            else:
+                body = pattern[i + 1 : end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out += "[" + body.replace("\\", "\\\\") + "]"
+                i = end
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out += re.escape(pattern[i])
+        else:
+            out += re.escape(c)
+        i += 1
+    return out
+
+
+def _glob_match(pattern: str, text: str) -> bool:
+    try:
+        return re.fullmatch(_glob_regex(pattern), text) is not None
+    except re.error:
+        return False  # Argo CD also matches nothing with a pattern it cannot compile
 
 
 @dataclass
@@ -89,6 +139,7 @@ class _Ctx:
     resources: list[Resource] = field(default_factory=list)
     apps: list[App] = field(default_factory=list)
     owner: dict[int, App] = field(default_factory=dict)  # id(resource) -> Application
+    unsynced: dict[int, App] = field(default_factory=dict)  # excluded by include/exclude
     tree_crd_groups: dict[tuple[str, str], Resource] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     cel_skipped: int = 0
@@ -264,14 +315,27 @@ def _apps(ctx: _Ctx) -> None:
                     )
                 else:
                     app.path = resolved
+                    directory = src.get("directory") or {}
+                    if isinstance(directory, dict):
+                        app.include = str(directory.get("include") or "")
+                        app.exclude = str(directory.get("exclude") or "")
         ctx.apps.append(app)
     # Which Application syncs each file (deepest matching path wins).
     by_path = sorted((a for a in ctx.apps if a.path), key=lambda a: -len(a.path))
     for res in ctx.resources:
         for a in by_path:
             if res.file.startswith(a.path + "/"):
-                ctx.owner[id(res)] = a
+                if a.syncs(res.file):
+                    ctx.owner[id(res)] = a
+                else:
+                    ctx.unsynced[id(res)] = a
                 break
+    skipped = sorted({r.file for r in ctx.resources if id(r) in ctx.unsynced})
+    if skipped:
+        ctx.report.notes.append(
+            f"{len(skipped)} file(s) not synced (outside their Application's directory "
+            f"include/exclude), so not checked for references: {', '.join(skipped)}"
+        )
 
 
 # -- schemas ------------------------------------------------------------------------------
@@ -320,6 +384,10 @@ def _schemas(ctx: _Ctx) -> None:
 def _schema_message(err: Any, path: tuple[str | int, ...]) -> str:
     where = ".".join(str(p) for p in path) or "(object)"
     msg = str(err.message)
+    instance = getattr(err, "instance", None)
+    if isinstance(instance, str) and msg.endswith("listed in the 'anyOf' keyword"):
+        # Only the Quantity schema has a string branch that a string can fail.
+        return f'{where}: "{instance}" is not a Kubernetes quantity (like 500m, 128Mi or 10Gi)'
     if len(msg) > 300:
         msg = msg[:300] + "..."
     return f"{where}: {msg}"
@@ -405,6 +473,8 @@ class _World:
     default_tls_secret: tuple[str, str] | None = None
     traefik_ns: str = ""
     zones: set[str] = field(default_factory=set)
+    # (namespace, secretName) -> dnsNames of the Certificate writing that Secret
+    cert_names: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
 
 def _world(ctx: _Ctx) -> _World:
@@ -447,6 +517,8 @@ def _world(ctx: _Ctx) -> _World:
             if secret:
                 w.default_tls_secret = (app.namespace, str(secret))
     for res in ctx.resources:
+        if id(res) in ctx.unsynced:
+            continue  # Argo CD never applies it
         ns = _ns(ctx, res)
         k, g = res.kind, res.group
         if k == "Namespace" and g == "":
@@ -465,6 +537,13 @@ def _world(ctx: _Ctx) -> _World:
                 for solver in ((res.obj.get("spec") or {}).get("acme") or {}).get("solvers") or []:
                     for z in ((solver or {}).get("selector") or {}).get("dnsZones") or []:
                         w.zones.add(str(z).lower().rstrip("."))
+        elif k == "Certificate" and g == "cert-manager.io":
+            cspec = res.obj.get("spec") or {}
+            if isinstance(cspec, dict) and cspec.get("secretName"):
+                names = [str(n).lower() for n in cspec.get("dnsNames") or []]
+                if cspec.get("commonName") and str(cspec["commonName"]).lower() not in names:
+                    names.append(str(cspec["commonName"]).lower())
+                w.cert_names[(ns, str(cspec["secretName"]))] = names
         elif k == "TLSStore" and g == "traefik.io" and res.name == "default":
             secret = ((res.obj.get("spec") or {}).get("defaultCertificate") or {}).get("secretName")
             if secret:
@@ -498,6 +577,8 @@ def _port_ok(svc: Resource, port: Any) -> bool:
 def _references(ctx: _Ctx, w: _World) -> None:
     hosts: dict[str, tuple[Resource, tuple[str | int, ...]]] = {}
     for res in ctx.resources:
+        if id(res) in ctx.unsynced:
+            continue  # Argo CD never applies it
         ns = _ns(ctx, res)
         k, g = res.kind, res.group
         # Namespaces exist.
@@ -632,6 +713,7 @@ def _route(
             hosts.setdefault(key, (res, ("spec", "routes", i, "match")))
         names = [h for grp in _HOST_RE.findall(match) for h in _QUOTED.findall(grp)]
         _zone_hosts(ctx, w, res, names, ("spec", "routes", i, "match"))
+        _covered(ctx, w, res, ns, names, ("spec", "routes", i, "match"))
         for j, mw in enumerate(route.get("middlewares") or []):
             name = str((mw or {}).get("name", ""))
             if "@" in name:
@@ -718,6 +800,51 @@ def _route(
                     "will not exist (no Certificate or SealedSecret creates it)",
                     ("spec", "tls"),
                 )
+
+
+def _tls_secret(w: _World, res: Resource, ns: str) -> tuple[str, str] | None:
+    """The Secret whose certificate Traefik serves for this route, when known."""
+    tls = (res.obj.get("spec") or {}).get("tls")
+    if not isinstance(tls, dict) or tls.get("certResolver") or tls.get("domains"):
+        return None
+    if tls.get("secretName"):
+        return (ns, str(tls["secretName"]))
+    return w.default_tls_secret
+
+
+def _cert_covers(names: list[str], host: str) -> bool:
+    for n in names:
+        if n == host:
+            return True
+        # A wildcard matches exactly one label (RFC 6125 6.4.3).
+        if n.startswith("*.") and "." in host and host.split(".", 1)[1] == n[2:]:
+            return True
+    return False
+
+
+def _covered(
+    ctx: _Ctx,
+    w: _World,
+    res: Resource,
+    ns: str,
+    hosts: list[str],
+    path: tuple[str | int, ...],
+) -> None:
+    secret = _tls_secret(w, res, ns)
+    names = w.cert_names.get(secret) if secret else None
+    if secret is None or names is None:
+        return
+    for h in hosts:
+        host = str(h).lower().rstrip(".")
+        if not _cert_covers(names, host):
+            ctx.add(
+                "HP-R003",
+                res,
+                f'host "{h}" is not covered by the certificate in Secret '
+                f'"{secret[0]}/{secret[1]}" (dnsNames: {", ".join(names)}); a wildcard '
+                "covers one label only",
+                path,
+            )
 
 
 def _zone_hosts(

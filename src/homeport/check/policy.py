@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from homeport.check.charts import BUILTIN_NAMESPACES
-from homeport.config import check_image
+from homeport.names import check_image
 
 if TYPE_CHECKING:
     from homeport.check.core import _Ctx, _World

@@ -37,6 +37,13 @@ Obj = dict[str, Any]
 GVK = tuple[str, str, str]  # (group, version, kind)
 
 OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+# k8s.io/apimachinery resource.ParseQuantity: signed number, then a binary-SI, decimal-SI
+# or decimal-exponent suffix (the same pattern controller-gen writes into CRDs).
+QUANTITY_RE = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 _REF_PREFIX = "#/components/schemas/"
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -368,6 +375,10 @@ class SchemaStore:
         c = self._converted.get(name)
         if c is None:
             c = convert(self.defs[name], strict=self.strict)
+            if name == QUANTITY:
+                # OpenAPI says only string-or-number; the API server parses the string and
+                # rejects "5GB" or "1 Gi", so the check does too.
+                c = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": QUANTITY_RE}]}
             self._converted[name] = c
         return c
 

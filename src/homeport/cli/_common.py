@@ -5,12 +5,15 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from homeport.config import HomeportConfig, load_config
 from homeport.errors import HomeportError
+
+if TYPE_CHECKING:
+    from homeport.config import HomeportConfig
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
@@ -61,4 +64,6 @@ def config_option_default() -> Path:
 
 def load(path: Path) -> HomeportConfig:
     """Load the config, raising ConfigError with file:line: field messages."""
+    from homeport.config import load_config
+
     return load_config(path)

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 
 from homeport.cli import _common
-from homeport.config import load_config
 from homeport.ddns import logs
 from homeport.ddns.controller import Controller, CycleResult, DdnsFailed, make_publisher, serve
 from homeport.ddns.options import DdnsOptions, RawOptions, read_token, resolve
@@ -149,6 +148,8 @@ TokenFileOpt = Annotated[
 
 
 def _options(config: Path | None, **given: Any) -> DdnsOptions:
+    from homeport.config import load_config  # pydantic only when -c is given
+
     cfg = load_config(config) if config is not None else None
     return resolve(RawOptions(**given), cfg)
 

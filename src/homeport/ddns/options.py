@@ -6,12 +6,16 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import idna
 
-from homeport.config import HomeportConfig, normalize_domain, parse_duration
 from homeport.ddns.addresses import FAMILIES, Family
 from homeport.errors import UsageError
+from homeport.names import normalize_domain, parse_duration
+
+if TYPE_CHECKING:  # the config (pydantic) is loaded only when -c is given
+    from homeport.config import HomeportConfig
 
 DEFAULT_API_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_OWNER_COMMENT = "managed-by: homeport"

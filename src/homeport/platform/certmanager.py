@@ -103,8 +103,25 @@ def _issuer(cfg: HomeportConfig, environment: str) -> Obj:
     }
 
 
+def deep_hosts(cfg: HomeportConfig) -> list[str]:
+    """App hosts that ``*.<domain>`` does not cover (two or more labels below the domain)."""
+    suffix = "." + cfg.domain
+    return sorted(
+        {
+            h
+            for h in (cfg.host_of(a) for a in cfg.apps)
+            if h.endswith(suffix) and "." in h[: -len(suffix)]
+        }
+    )
+
+
 def certificate(cfg: HomeportConfig) -> Obj:
-    """The wildcard Certificate for ``<domain>`` and ``*.<domain>`` in Traefik's namespace."""
+    """The wildcard Certificate for ``<domain>`` and ``*.<domain>`` in Traefik's namespace.
+
+    A wildcard covers one label only, so app hosts deeper than that
+    (``a.b.<domain>``) are added by name: Traefik serves this one certificate for
+    every host, and a host it does not cover would fail TLS in every browser.
+    """
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
@@ -112,7 +129,7 @@ def certificate(cfg: HomeportConfig) -> Obj:
         "spec": {
             "secretName": traefik.WILDCARD_SECRET,
             "commonName": cfg.domain,
-            "dnsNames": [cfg.domain, f"*.{cfg.domain}"],
+            "dnsNames": [cfg.domain, f"*.{cfg.domain}", *deep_hosts(cfg)],
             "issuerRef": {
                 "group": "cert-manager.io",
                 "kind": "ClusterIssuer",

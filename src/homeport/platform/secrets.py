@@ -9,6 +9,7 @@ writes there, and an Application syncs that folder after the controller is healt
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from homeport.config import HomeportConfig
@@ -78,6 +79,29 @@ def platform_secrets(cfg: HomeportConfig) -> list[PlatformSecret]:
     if mon.enabled and mon.auth == "public":
         out.append(GRAFANA_ADMIN)
     return out
+
+
+# Namespaces every cluster has; a SealedSecret may target them without the tree creating them.
+BUILTIN_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+
+
+def sync_include(namespaces: Iterable[str]) -> str:
+    """Return the Argo CD ``directory.include`` glob of the sealed folder.
+
+    Only ``<namespace>/*`` files of namespaces that exist are synced: a SealedSecret left
+    behind by a disabled component or a removed app (``secrets/authentik/...``) would
+    otherwise fail the whole ``secrets`` Application, and with it every later sync wave.
+    Argo CD matches the glob (gobwas, no separators) against the path relative to
+    ``secrets/``.
+
+    Args:
+        namespaces: Namespaces the tree creates.
+
+    Returns:
+        A glob such as ``{authentik/*,default/*,kube-system/*}``.
+    """
+    names = sorted(set(namespaces) | set(BUILTIN_NAMESPACES))
+    return "{" + ",".join(f"{n}/*" for n in names) + "}"
 
 
 def components(cfg: HomeportConfig) -> list[Component]:
