@@ -544,6 +544,16 @@ class Components(_Model):
     demo_apps: DemoAppsComponent = Field(default_factory=DemoAppsComponent)
 
 
+def _check_cron(v: str) -> str:
+    fields = v.split()
+    if not (
+        re.match(r"^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$", v.strip())
+        or (len(fields) in (5, 6) and all(re.match(r"^[0-9A-Za-z*/,?-]+$", f) for f in fields))
+    ):
+        raise ValueError(f'"{v}" is not a cron schedule such as "0 3 * * *"')
+    return v
+
+
 class S3Backup(_Model):
     """An S3-compatible object store for database and platform backups."""
 
@@ -563,19 +573,51 @@ class S3Backup(_Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str) -> str:
-        fields = v.split()
-        if not (
-            re.match(r"^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$", v.strip())
-            or (len(fields) in (5, 6) and all(re.match(r"^[0-9A-Za-z*/,?-]+$", f) for f in fields))
-        ):
-            raise ValueError(f'"{v}" is not a cron schedule such as "0 3 * * *"')
+        return _check_cron(v)
+
+
+class PlatformBackup(_Model):
+    """A CronJob in the cluster running `homeport backup` into a volume."""
+
+    recipients: list[str] = Field(
+        min_length=1,
+        description="age public keys (age1...) the archives are encrypted to; the matching "
+        "identities never enter the cluster.",
+    )
+    schedule: str = Field("0 2 * * *", description="Cron schedule of the backups.")
+    storage: str = Field("2Gi", description="Size of the volume holding the archives.")
+    storage_class: str | None = Field(None, description="StorageClass; default: the cluster's.")
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, v: list[str]) -> list[str]:
+        for r in v:
+            if not re.fullmatch(r"age1[02-9ac-hj-np-z]{58}", r):
+                raise ValueError(f'"{r}" is not an age public key (age1... , 62 characters)')
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        return _check_cron(v)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: str) -> str:
+        if not _QUANTITY.match(v):
+            raise ValueError(f'"{v}" is not a Kubernetes quantity such as 2Gi')
         return v
 
 
 class BackupConfig(_Model):
     """Backups (credentials are sealed: `homeport secret set backup-s3 ...`)."""
 
-    s3: S3Backup | None = Field(None, description="Object-store target.")
+    s3: S3Backup | None = Field(None, description="Object-store target of database backups.")
+    platform: PlatformBackup | None = Field(
+        None,
+        description="Scheduled, age-encrypted `homeport backup` of the platform (secrets, "
+        "sealing key, certificates, Argo CD state) into a volume in the cluster.",
+    )
 
 
 class HomeportConfig(_Model):

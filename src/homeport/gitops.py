@@ -33,6 +33,7 @@ from homeport.platform import (
     apps,
     argocd,
     authentik,
+    backup,
     certmanager,
     ddns,
     monitoring,
@@ -62,6 +63,7 @@ COMPONENT_MODULES: tuple[ComponentFn, ...] = (
     ddns.components,
     authentik.components,
     monitoring.components,
+    backup.components,
     apps.components,
 )
 

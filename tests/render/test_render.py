@@ -13,7 +13,7 @@ import pytest
 
 from homeport import yamlio
 from homeport.config import HomeportConfig, load_config, parse_config
-from homeport.errors import PlaintextSecretError, RenderError
+from homeport.errors import ConfigError, PlaintextSecretError, RenderError
 from homeport.gitops import (
     OWNED_FILE,
     RenderedTree,
@@ -468,3 +468,29 @@ def test_app_add_bad_input_changes_nothing(tmp_path: Path) -> None:
             res.stderr
         )
         assert cfg_file.read_text() == original
+
+
+def test_platform_backup_cronjob_only_when_configured() -> None:
+    full = render_tree(load_config(ROOT / "examples" / "full-ha.yaml"))
+    cron = yamlio.load(full.files["components/backup/cronjob-homeport-backup.yaml"])
+    assert cron["spec"]["schedule"] == "30 2 * * *"
+    recipients = yamlio.load(full.files["components/backup/configmap-homeport-backup.yaml"])
+    assert recipients["data"]["recipients.txt"].startswith("age1")
+    app = yamlio.load(full.files["apps/backup.yaml"])
+    assert app["spec"]["destination"]["namespace"] == "homeport-backup"
+    minimal = render_tree(load_config(ROOT / "examples" / "minimal.yaml"))
+    assert not any(p.startswith("components/backup/") for p in minimal.files)
+
+
+@pytest.mark.parametrize(
+    ("recipient", "fragment"),
+    [("age1short", "not an age public key"), ("ssh-ed25519 AAAA", "not an age public key")],
+)
+def test_platform_backup_rejects_bad_recipients(recipient: str, fragment: str) -> None:
+    text = (ROOT / "examples" / "minimal.yaml").read_text() + (
+        f"backup:\n  platform:\n    recipients: ['{recipient}']\n"
+    )
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text)
+    assert fragment in exc.value.lines()[0]
+    assert "backup.platform.recipients" in exc.value.lines()[0]

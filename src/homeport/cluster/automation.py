@@ -9,7 +9,7 @@ usual volume backup, or mount an object-store-backed volume.
 
 from __future__ import annotations
 
-from homeport.cluster.kube import Obj
+from homeport.platform.base import Obj  # not cluster.kube: render must not load lightkube
 
 NAME = "homeport-backup"
 RECIPIENTS_KEY = "recipients.txt"
