@@ -7,8 +7,6 @@ config before it replaces the file (atomically), so a bad edit never reaches dis
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from homeport.config import HomeportConfig, parse_config
 from homeport.errors import ConfigError, ConfigProblem, UsageError
+from homeport.fsutil import atomic_write
 
 
 def _yaml() -> YAML:
@@ -52,18 +51,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         path: The file.
         text: New content.
     """
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text, mode=None)
 
 
 def add_app(

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
 from homeport.errors import SealError, UsageError
+from homeport.fsutil import atomic_write
 
 Scope = Literal["strict", "namespace-wide", "cluster-wide"]
 SCOPES: tuple[Scope, ...] = ("strict", "namespace-wide", "cluster-wide")
@@ -80,17 +81,7 @@ class KeyPair:
 def _write_private(path: Path, data: bytes, mode: int) -> None:
     # Create with the final mode from the start so the key is never world-readable.
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, mode=mode)
 
 
 def generate_keypair() -> tuple[bytes, bytes]:

@@ -9,7 +9,6 @@ scanner tests use to prove no known secret value was written anywhere in plainte
 from __future__ import annotations
 
 import base64
-import os
 import re
 import secrets as pysecrets
 from collections.abc import Iterable, Iterator
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from homeport import yamlio
 from homeport.config import HomeportConfig
 from homeport.errors import SealError, UsageError
+from homeport.fsutil import atomic_write
 from homeport.plaintext import guard_no_plaintext
 from homeport.platform import secrets as psec
 from homeport.platform.secrets import SECRETS_DIR, PlatformSecret
@@ -170,17 +170,7 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
         mode: File mode of the new file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, text, mode=mode)
 
 
 def _check_sealed(obj: dict[str, Any]) -> tuple[str, str]:

@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from homeport.cluster.apply import ApplyResult, apply_objects
 from homeport.cluster.bootstrap import SEALING_NAMESPACE, argocd_manifest_objects
 from homeport.cluster.kube import Kube, Obj, identity
 from homeport.errors import ClusterError, HomeportError, UsageError
+from homeport.fsutil import atomic_write
 from homeport.platform.base import ARGOCD_NS
 from homeport.versions import ARGOCD_VERSION
 
@@ -418,17 +418,7 @@ def write_private(path: Path, data: bytes) -> None:
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise UsageError(f"{path}: directory {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, mode=0o600)
 
 
 @dataclass
