@@ -148,9 +148,11 @@ TokenFileOpt = Annotated[
 
 
 def _options(config: Path | None, **given: Any) -> DdnsOptions:
-    from homeport.config import load_config  # pydantic only when -c is given
+    cfg = None
+    if config is not None:
+        from homeport.config import load_config  # pydantic only when -c is given
 
-    cfg = load_config(config) if config is not None else None
+        cfg = load_config(config)
     return resolve(RawOptions(**given), cfg)
 
 
