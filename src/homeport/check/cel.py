@@ -36,6 +36,34 @@ class CelError(Exception):
     """Evaluating the expression failed (CEL would report an evaluation error)."""
 
 
+# (id(schema node), key) -> (node, whether the key occurs anywhere in it); the node is
+# kept so that its id cannot be reused by another object while the entry exists.
+_MENTIONS: dict[tuple[int, str], tuple[Any, bool]] = {}
+
+
+def _mentions(schema: Any, key: str) -> bool:
+    """Whether ``key`` is a mapping key anywhere inside ``schema`` (memoized per node)."""
+    hit = _MENTIONS.get((id(schema), key))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    if isinstance(schema, dict):
+        found = key in schema
+        values: Any = schema.values()
+    elif isinstance(schema, list):
+        found, values = False, schema
+    else:
+        return False
+    if not found:
+        for v in values:
+            if isinstance(v, (dict, list)) and _mentions(v, key):
+                found = True
+                break
+    if len(_MENTIONS) > 500_000:  # a long-lived process checking many trees' own CRDs
+        _MENTIONS.clear()
+    _MENTIONS[(id(schema), key)] = (schema, found)
+    return found
+
+
 # -- defaults -----------------------------------------------------------------------------
 def apply_defaults(schema: Obj, value: Any) -> Any:
     """Return ``value`` with the schema's structural defaults filled in (input unchanged).
@@ -45,8 +73,10 @@ def apply_defaults(schema: Obj, value: Any) -> Any:
         value: The object (or part of it).
 
     Returns:
-        A defaulted copy.
+        A defaulted copy (parts under schema nodes without any default are shared).
     """
+    if not _mentions(schema, "default"):
+        return value  # nothing to fill in below here
     if isinstance(value, dict):
         out = dict(value)
         props = schema.get("properties")
@@ -395,8 +425,8 @@ def validate(schema: Obj, value: Any) -> tuple[list[CelFailure], int]:
 
     def walk(s: Any, v: Any, path: tuple[str | int, ...]) -> None:
         nonlocal skipped
-        if not isinstance(s, dict):
-            return
+        if not isinstance(s, dict) or not _mentions(s, "x-kubernetes-validations"):
+            return  # no rule below here
         for r in s.get("x-kubernetes-validations") or []:
             rule = r.get("rule", "") if isinstance(r, dict) else ""
             if "oldSelf" in rule:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from dataclasses import dataclass, field
@@ -22,7 +23,15 @@ from homeport.check.charts import (
     operator_secrets,
     operator_services,
 )
-from homeport.check.loader import LoadProblem, Resource, parse_documents, parse_file, yaml_files
+from homeport.check.forked import Forked, can_fork
+from homeport.check.loader import (
+    LoadProblem,
+    Resource,
+    SourceFile,
+    TreeReader,
+    parse_documents,
+    tree_files,
+)
 from homeport.check.model import (
     OPT_OUT_PREFIX,
     CheckReport,
@@ -42,6 +51,8 @@ from homeport.errors import UsageError
 
 WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 MAX_SCHEMA_ERRORS = 20
+# Trees with at least this many objects validate schemas on a second process.
+PARALLEL_MIN_OBJECTS = 1000
 _BOOTSTRAP_WAVE = -(10**9)
 _HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 _QUOTED = re.compile(r"[`\"']([^`\"']+)[`\"']")
@@ -143,6 +154,7 @@ class _Ctx:
     tree_crd_groups: dict[tuple[str, str], Resource] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     cel_skipped: int = 0
+    ns_of: dict[int, str] = field(default_factory=dict)  # id(resource) -> _ns() result
 
     def add(
         self,
@@ -209,17 +221,15 @@ def _wave(res: Resource) -> int:
 
 
 # -- loading ------------------------------------------------------------------------------
-def _load(ctx: _Ctx) -> None:
-    files = yaml_files(ctx.root)
-    ctx.report.files = len(files)
-    for p in files:
-        rel = p.relative_to(ctx.root).as_posix()
-        try:
-            docs, src = parse_file(p.read_text(encoding="utf-8"), rel)
-        except (LoadProblem, UnicodeDecodeError) as exc:
-            line = exc.line if isinstance(exc, LoadProblem) else 1
-            ctx.add("HP-S001", None, str(exc), file=rel, line=line)
+def _load(ctx: _Ctx, reader: TreeReader | None = None) -> None:
+    if reader is None:
+        reader = TreeReader(tree_files(ctx.root))
+    ctx.report.files = len(reader.files)
+    for rel, text, docs, problem, problem_line in reader.result():
+        if docs is None:
+            ctx.add("HP-S001", None, problem, file=rel, line=problem_line)
             continue
+        src = SourceFile(rel, text)
         for index, data in enumerate(docs):
             if data is None:
                 continue
@@ -322,14 +332,20 @@ def _apps(ctx: _Ctx) -> None:
         ctx.apps.append(app)
     # Which Application syncs each file (deepest matching path wins).
     by_path = sorted((a for a in ctx.apps if a.path), key=lambda a: -len(a.path))
+    # Per file, not per object: (app, whether it syncs the file), or None.
+    file_app: dict[str, tuple[App, bool] | None] = {}
     for res in ctx.resources:
-        for a in by_path:
-            if res.file.startswith(a.path + "/"):
-                if a.syncs(res.file):
-                    ctx.owner[id(res)] = a
-                else:
-                    ctx.unsynced[id(res)] = a
-                break
+        file = res.file
+        if file not in file_app:
+            file_app[file] = next(
+                ((a, a.syncs(file)) for a in by_path if file.startswith(a.path + "/")), None
+            )
+        hit = file_app[file]
+        if hit is not None:
+            if hit[1]:
+                ctx.owner[id(res)] = hit[0]
+            else:
+                ctx.unsynced[id(res)] = hit[0]
     skipped = sorted({r.file for r in ctx.resources if id(r) in ctx.unsynced})
     if skipped:
         ctx.report.notes.append(
@@ -339,7 +355,11 @@ def _apps(ctx: _Ctx) -> None:
 
 
 # -- schemas ------------------------------------------------------------------------------
-def _schemas(ctx: _Ctx) -> None:
+# (index in ctx.resources, rule, message, path) of one schema finding.
+_SchemaFinding = tuple[int, str, str, tuple[str | int, ...]]
+
+
+def _tree_crds(ctx: _Ctx) -> None:
     # CRDs in the tree count as known kinds (in a per-tree copy of the cached store).
     if any(r.kind == "CustomResourceDefinition" for r in ctx.resources):
         ctx.store = ctx.store.overlay()
@@ -348,16 +368,25 @@ def _schemas(ctx: _Ctx) -> None:
         if res.kind == "CustomResourceDefinition" and res.group == "apiextensions.k8s.io":
             for g, _v, k in store.add_crd(res.obj, res.file):
                 ctx.tree_crd_groups[(g, k)] = res
-    for res in ctx.resources:
+
+
+def _validate(ctx: _Ctx) -> tuple[list[_SchemaFinding], int]:
+    """Schema and CEL findings of every object, and the count of CEL rules skipped."""
+    store = ctx.store
+    out: list[_SchemaFinding] = []
+    cel_skipped = 0
+    for i, res in enumerate(ctx.resources):
         group, version = split_api_version(res.api_version)
         gvk = (group, version, res.kind)
         if not store.knows(gvk):
-            ctx.add(
-                "HP-S003",
-                res,
-                f"no schema for {res.api_version} {res.kind}: not a Kubernetes kind and no "
-                "CRD defines it (add the CRD, or --crd-dir)",
-                ("kind",),
+            out.append(
+                (
+                    i,
+                    "HP-S003",
+                    f"no schema for {res.api_version} {res.kind}: not a Kubernetes kind and no "
+                    "CRD defines it (add the CRD, or --crd-dir)",
+                    ("kind",),
+                )
             )
             continue
         obj = res.obj
@@ -373,12 +402,20 @@ def _schemas(ctx: _Ctx) -> None:
             unexpected = getattr(err.kind, "unexpected", None)
             if unexpected and len(unexpected) == 1:
                 path = (*path, unexpected[0])
-            ctx.add("HP-S002", res, _schema_message(err, path), path)
+            out.append((i, "HP-S002", _schema_message(err, path), path))
         if crd_schema is not None and errs == 0:
             failures, skipped = cel.validate(crd_schema, obj)
-            ctx.cel_skipped += skipped
+            cel_skipped += skipped
             for f in failures:
-                ctx.add("HP-S004", res, f.message, f.path)
+                out.append((i, "HP-S004", f.message, f.path))
+    return out, cel_skipped
+
+
+def _add_schema_findings(ctx: _Ctx, found: tuple[list[_SchemaFinding], int]) -> None:
+    findings, skipped = found
+    for i, rule, message, path in findings:
+        ctx.add(rule, ctx.resources[i], message, path)
+    ctx.cel_skipped += skipped
 
 
 def _schema_message(err: Any, path: tuple[str | int, ...]) -> str:
@@ -451,12 +488,19 @@ def _duplicates(ctx: _Ctx) -> None:
 # -- references ---------------------------------------------------------------------------
 def _ns(ctx: _Ctx, res: Resource) -> str:
     """The namespace an object lands in (its own, else its Application's destination)."""
-    if res.namespace:
-        return res.namespace
-    if ctx.store.is_namespaced(res.group, res.kind) is False:
-        return ""
-    app = ctx.owner.get(id(res))
-    return app.namespace if app else ""
+    # Memoized: first asked after _apps and _tree_crds, which settle owners and CRD scopes.
+    key = id(res)
+    ns = ctx.ns_of.get(key)
+    if ns is None:
+        if res.namespace:
+            ns = res.namespace
+        elif ctx.store.is_namespaced(res.group, res.kind) is False:
+            ns = ""
+        else:
+            app = ctx.owner.get(key)
+            ns = app.namespace if app else ""
+        ctx.ns_of[key] = ns
+    return ns
 
 
 @dataclass
@@ -988,16 +1032,57 @@ def check_tree(
             raise UsageError(f"{d}: CRD directory does not exist")
     if chart_schema_dir is None:
         chart_schema_dir = default_chart_schema_dir()
+    # The check allocates many objects and frees few: the cyclic GC would only rescan them.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    # Parsing starts first (on a second process for a large tree) while the schemas load.
+    reader = TreeReader(tree_files(root))
+    try:
+        return _check(root, openapi, dirs, chart_schema_dir, reader)
+    finally:
+        reader.close()
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _check(
+    root: Path,
+    openapi: Path,
+    dirs: list[Path],
+    chart_schema_dir: Path | None,
+    reader: TreeReader,
+) -> CheckReport:
     report = CheckReport(root=str(root))
     ctx = _Ctx(root, _store(openapi, dirs), chart_schema_dir, report)
-    _load(ctx)
+    _load(ctx, reader)
     _apps(ctx)
-    _schemas(ctx)
+    _tree_crds(ctx)
+    if len(ctx.resources) >= PARALLEL_MIN_OBJECTS and can_fork():
+        # Schemas on a forked process while this one checks references and policy; the
+        # findings are added afterwards, in the same order (and the report is sorted).
+        child = Forked(lambda: _validate(ctx))
+        try:
+            _rest(ctx)
+            _add_schema_findings(ctx, child.result())
+        finally:
+            child.close()
+    else:
+        _add_schema_findings(ctx, _validate(ctx))
+        _rest(ctx)
+    return _finish(ctx)
+
+
+def _rest(ctx: _Ctx) -> None:
+    """Every check after the schemas (none of them reads schema findings)."""
     _helm_values(ctx)
     _duplicates(ctx)
     world = _world(ctx)
     _references(ctx, world)
     _policy(ctx, world)
+
+
+def _finish(ctx: _Ctx) -> CheckReport:
+    report = ctx.report
     if ctx.cel_skipped:
         report.notes.append(
             f"{ctx.cel_skipped} CRD validation rule(s) outside the supported "

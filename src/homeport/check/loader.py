@@ -13,18 +13,49 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import yaml
 import yaml_rs
 
+from homeport.check.forked import Forked, can_fork
 from homeport.check.model import ObjectRef
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
+_T = TypeVar("_T")
+
+
+class _cached(Generic[_T]):
+    """``functools.cached_property`` without its per-access lock (Python 3.11 takes one).
+
+    The first access computes the value and stores it in the instance ``__dict__``,
+    which later accesses read directly (this is a non-data descriptor).
+    """
+
+    def __init__(self, fn: Callable[[Any], _T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, cls: type | None = None) -> _cached[_T]: ...
+
+    @overload
+    def __get__(self, obj: object, cls: type | None = None) -> _T: ...
+
+    def __get__(self, obj: object | None, cls: type | None = None) -> _T | _cached[_T]:
+        if obj is None:
+            return self
+        value = self.fn(obj)
+        obj.__dict__[self.name] = value
+        return value
 
 
 class SourceFile:
@@ -72,49 +103,49 @@ class Resource:
         n = self.node
         return n.start_mark.line + 1 if n is not None else 1
 
-    @property
+    @_cached
     def api_version(self) -> str:
         """The object's apiVersion (empty when missing)."""
         v = self.obj.get("apiVersion")
         return v if isinstance(v, str) else ""
 
-    @property
+    @_cached
     def kind(self) -> str:
         """The object's kind (empty when missing)."""
         v = self.obj.get("kind")
         return v if isinstance(v, str) else ""
 
-    @property
+    @_cached
     def group(self) -> str:
         """API group ('' for the core group)."""
         av = self.api_version
         return av.split("/", 1)[0] if "/" in av else ""
 
-    @property
+    @_cached
     def metadata(self) -> dict[str, Any]:
         """The metadata mapping (empty when missing)."""
         md = self.obj.get("metadata")
         return md if isinstance(md, dict) else {}
 
-    @property
+    @_cached
     def name(self) -> str:
         """metadata.name."""
         v = self.metadata.get("name")
         return str(v) if v is not None else ""
 
-    @property
+    @_cached
     def namespace(self) -> str:
         """metadata.namespace ('' when not set)."""
         v = self.metadata.get("namespace")
         return str(v) if v is not None else ""
 
-    @property
+    @_cached
     def annotations(self) -> dict[str, Any]:
         """metadata.annotations."""
         a = self.metadata.get("annotations")
         return a if isinstance(a, dict) else {}
 
-    @property
+    @_cached
     def labels(self) -> dict[str, Any]:
         """metadata.labels."""
         a = self.metadata.get("labels")
@@ -234,10 +265,24 @@ def parse_documents_slow(text: str, rel: str) -> list[tuple[int, Any, yaml.Node 
 
 # Plain scalars YAML 1.1 reads as booleans or octal numbers but YAML 1.2 as strings or
 # decimals: a file that has one is read the Kubernetes (1.1) way.
-_AMBIGUOUS = re.compile(
-    r"(?:^|[:\-\[,{]\s*)(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|[-+]?0[0-7_]+)\s*(?:$|[,\]}#])",
-    re.M,
+_AMBIGUOUS_TOKEN = (
+    r"(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|[-+]?0[0-7_]+)\s*(?:$|[,\]}#])"
 )
+# The token after an indicator, at a line start, or at the very start: three patterns
+# that begin with a literal search much faster than one starting with ``(?:^|...)``.
+_AMBIGUOUS_AFTER = re.compile(r"[:\-\[,{]\s*" + _AMBIGUOUS_TOKEN, re.M)
+_AMBIGUOUS_LINE = re.compile(r"\n" + _AMBIGUOUS_TOKEN, re.M)
+_AMBIGUOUS_START = re.compile(_AMBIGUOUS_TOKEN, re.M)
+_DOC_START = re.compile(r"^---", re.M)
+
+
+def _ambiguous(text: str) -> bool:
+    """Whether ``text`` has a plain scalar YAML 1.1 and 1.2 read differently."""
+    return (
+        _AMBIGUOUS_AFTER.search(text) is not None
+        or _AMBIGUOUS_LINE.search(text) is not None
+        or _AMBIGUOUS_START.match(text) is not None
+    )
 
 
 def parse_file(text: str, rel: str) -> tuple[list[Any], SourceFile]:
@@ -253,13 +298,13 @@ def parse_file(text: str, rel: str) -> tuple[list[Any], SourceFile]:
     Raises:
         LoadProblem: The text is not valid YAML (with the line of the problem).
     """
-    if not _AMBIGUOUS.search(text):
+    if not _ambiguous(text):
         try:
             data: Any = yaml_rs.loads(text, parse_datetime=False)
         except Exception:  # any rejection: the PyYAML path below names the line
             pass
         else:
-            multi = isinstance(data, list) and re.search(r"^---", text, re.M) is not None
+            multi = isinstance(data, list) and _DOC_START.search(text) is not None
             docs = data if multi else ([] if data is None else [data])
             return list(docs), SourceFile(rel, text)
     parsed = parse_documents_slow(text, rel)
@@ -280,3 +325,112 @@ def yaml_files(root: Path) -> list[Path]:
             if f.endswith((".yaml", ".yml")) and not f.startswith("."):
                 out.append(Path(dirpath, f))
     return sorted(out)
+
+
+def _walk(directory: str, rel: str, out: list[tuple[str, str]]) -> None:
+    """os.walk's rules (symlinked folders not entered, unreadable ones skipped), as strings."""
+    try:
+        with os.scandir(directory) as it:
+            entries = list(it)
+    except OSError:
+        return
+    subdirs = []
+    for e in entries:
+        name = e.name
+        try:
+            is_dir = e.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if not name.startswith("."):
+                subdirs.append(e)
+        elif name.endswith((".yaml", ".yml")) and not name.startswith("."):
+            out.append((f"{rel}/{name}" if rel else name, e.path))
+    for e in subdirs:
+        try:
+            link = e.is_symlink()
+        except OSError:
+            link = False
+        if not link:
+            _walk(e.path, f"{rel}/{e.name}" if rel else e.name, out)
+
+
+def tree_files(root: Path) -> list[tuple[str, str]]:
+    """``(relative posix path, path)`` of each :func:`yaml_files` file, in the same order."""
+    out: list[tuple[str, str]] = []
+    _walk(str(root), "", out)
+    # Path ordering compares path components, not whole strings ('a/b' < 'a-c/x').
+    out.sort(key=lambda f: f[0].split("/"))
+    return out
+
+
+# (rel, text, documents or None, problem message, problem line) per file.
+ParsedFile = tuple[str, str, list[Any] | None, str, int]
+
+# Trees with at least this many files are parsed on two processes.
+PARALLEL_MIN_FILES = 200
+
+
+def _read_parse(files: list[tuple[str, str]]) -> list[ParsedFile]:
+    out: list[ParsedFile] = []
+    for rel, path in files:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+            docs, _src = parse_file(text, rel)
+        except LoadProblem as exc:
+            out.append((rel, "", None, str(exc), exc.line))
+            continue
+        except UnicodeDecodeError as exc:
+            out.append((rel, "", None, str(exc), 1))
+            continue
+        out.append((rel, text, docs, "", 0))
+    return out
+
+
+class TreeReader:
+    """Read and parse files (from :func:`tree_files`); large trees on two processes.
+
+    A large tree is split in two at once: a forked process parses every other file while
+    this one goes on (first with other work, then with the rest of the files in
+    :meth:`result`). Call :meth:`result` or :meth:`close` (``try``/``finally``).
+    """
+
+    def __init__(self, files: list[tuple[str, str]]) -> None:
+        self.files = files
+        self._child: Forked[list[ParsedFile]] | None = None
+        if len(files) >= PARALLEL_MIN_FILES and can_fork():
+            # Every other file, so both halves get a like share of big and small files.
+            self._child = Forked(lambda: _read_parse(files[1::2]))
+
+    def result(self) -> list[ParsedFile]:
+        """The parsed files, in order.
+
+        Raises:
+            OSError: A file cannot be read.
+        """
+        if self._child is None:
+            return _read_parse(self.files)
+        try:
+            even = _read_parse(self.files[0::2])
+            odd = self._child.result()
+        finally:
+            self.close()
+        out = even + odd  # the right length; now put each file back in its place
+        out[0::2], out[1::2] = even, odd
+        return out
+
+    def close(self) -> None:
+        """Stop the forked parser, if any."""
+        if self._child is not None:
+            self._child.close()
+            self._child = None
+
+
+def read_tree(files: list[tuple[str, str]]) -> list[ParsedFile]:
+    """Read and parse files (from :func:`tree_files`), in order (see :class:`TreeReader`).
+
+    Raises:
+        OSError: A file cannot be read.
+    """
+    return TreeReader(files).result()

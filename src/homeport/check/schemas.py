@@ -277,7 +277,14 @@ class SchemaStore:
         self._ensure("", "v1")
 
     def _ensure(self, group: str, version: str | None = None) -> None:
-        keys = [k for k in self._pending if k[0] == group and (version is None or k[1] == version)]
+        if not self._pending:
+            return
+        if version is not None:  # one key: no scan (this runs once per checked object)
+            one = self._pending.pop((group, version), None)
+            if one is not None:
+                self._add_openapi(json.loads(one.read_text()))
+            return
+        keys = [k for k in self._pending if k[0] == group]
         for k in keys:
             p = self._pending.pop(k, None)
             if p is not None:
