@@ -36,6 +36,14 @@ _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _check_quantity(v: str, example: str = "") -> str:
+    """Require a Kubernetes quantity such as 100m, 1Gi or 2."""
+    if not _QUANTITY.match(str(v)):
+        hint = f" such as {example}" if example else ""
+        raise ValueError(f'"{v}" is not a Kubernetes quantity{hint}')
+    return v
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -211,9 +219,7 @@ class Quantities(_Model):
     @field_validator("cpu", "memory")
     @classmethod
     def _qty(cls, v: str | None) -> str | None:
-        if v is not None and not _QUANTITY.match(str(v)):
-            raise ValueError(f'"{v}" is not a Kubernetes quantity')
-        return v
+        return None if v is None else _check_quantity(v)
 
 
 class Resources(_Model):
@@ -239,9 +245,7 @@ class Storage(_Model):
     @field_validator("size")
     @classmethod
     def _size(cls, v: str) -> str:
-        if not _QUANTITY.match(v):
-            raise ValueError(f'"{v}" is not a Kubernetes quantity such as 1Gi')
-        return v
+        return _check_quantity(v, "1Gi")
 
     @field_validator("path")
     @classmethod
@@ -517,9 +521,7 @@ class MonitoringComponent(Component):
     @field_validator("storage")
     @classmethod
     def _storage(cls, v: str) -> str:
-        if not _QUANTITY.match(v):
-            raise ValueError(f'"{v}" is not a Kubernetes quantity such as 10Gi')
-        return v
+        return _check_quantity(v, "10Gi")
 
 
 class DemoAppsComponent(Component):
@@ -604,9 +606,7 @@ class PlatformBackup(_Model):
     @field_validator("storage")
     @classmethod
     def _storage(cls, v: str) -> str:
-        if not _QUANTITY.match(v):
-            raise ValueError(f'"{v}" is not a Kubernetes quantity such as 2Gi')
-        return v
+        return _check_quantity(v, "2Gi")
 
 
 class BackupConfig(_Model):

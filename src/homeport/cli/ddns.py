@@ -147,7 +147,15 @@ TokenFileOpt = Annotated[
 ]
 
 
-def _options(config: Path | None, **given: Any) -> DdnsOptions:
+# Parameters that are not controller options, and those named differently there.
+_NOT_OPTIONS = ("config", "token_file", "dry_run")
+_RENAMED = {"record": "records", "ip_provider": "ip_providers"}
+
+
+def _options(params: dict[str, Any]) -> DdnsOptions:
+    """Resolve the controller options from a command's parameters (and -c defaults)."""
+    config: Path | None = params["config"]
+    given = {_RENAMED.get(k, k): v for k, v in params.items() if k not in _NOT_OPTIONS}
     cfg = None
     if config is not None:
         from homeport.config import load_config  # pydantic only when -c is given
@@ -196,26 +204,7 @@ def once(
     ] = False,
 ) -> None:
     """Reconcile once: exit 0 when DNS is right or was fixed, 1 when it could not be made right."""
-    opts = _options(
-        config,
-        zone=zone,
-        zone_id=zone_id,
-        records=record,
-        ipv4=ipv4,
-        ipv6=ipv6,
-        proxied=proxied,
-        ttl=ttl,
-        interval=interval,
-        ip_providers=ip_provider,
-        api_url=api_url,
-        owner_comment=owner_comment,
-        listen=listen,
-        healthchecks_url=healthchecks_url,
-        uptime_kuma_url=uptime_kuma_url,
-        status_configmap=status_configmap,
-        status_namespace=status_namespace,
-        timeout=timeout,
-    )
+    opts = _options(locals())  # first statement: locals() holds exactly the parameters
     token = read_token(os.environ.get("CLOUDFLARE_API_TOKEN"), token_file)
     # The summary below says everything; JSON logs are for the long-running controller.
     logs.setup(logging.CRITICAL + 1)
@@ -252,26 +241,7 @@ def run(
     token_file: TokenFileOpt = None,
 ) -> None:
     """Reconcile every --interval until SIGTERM; serve /metrics, /healthz and /readyz."""
-    opts = _options(
-        config,
-        zone=zone,
-        zone_id=zone_id,
-        records=record,
-        ipv4=ipv4,
-        ipv6=ipv6,
-        proxied=proxied,
-        ttl=ttl,
-        interval=interval,
-        ip_providers=ip_provider,
-        api_url=api_url,
-        owner_comment=owner_comment,
-        listen=listen,
-        healthchecks_url=healthchecks_url,
-        uptime_kuma_url=uptime_kuma_url,
-        status_configmap=status_configmap,
-        status_namespace=status_namespace,
-        timeout=timeout,
-    )
+    opts = _options(locals())  # first statement: locals() holds exactly the parameters
     token = read_token(os.environ.get("CLOUDFLARE_API_TOKEN"), token_file)
     logs.setup(logging.INFO)
     stop = threading.Event()
