@@ -23,7 +23,7 @@ build_go() { # name version package
   local stamp="$BIN/.$name.version"
   if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then return 0; fi
   echo "building $name $version" >&2
-  GOBIN="$BIN" go install "$pkg@$version"
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "$pkg@$version"
   echo "$version" > "$stamp"
 }
 
@@ -59,3 +59,7 @@ PROM_PIN=$(pin PROMETHEUS_VERSION)
 IFS=. read -r prom_major prom_minor prom_patch <<< "${PROM_PIN#v}"
 build_go promtool "v0.$((prom_major * 100 + prom_minor)).$prom_patch" \
   github.com/prometheus/prometheus/cmd/promtool
+
+# Helm v4 (the Helm Argo CD v3.5.1 templates with) expands the pinned charts for
+# `homeport check --charts` and every test that needs a chart's real objects. One Helm for all.
+build_go helm "$(pin HELM_VERSION)" helm.sh/helm/v4/cmd/helm

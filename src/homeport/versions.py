@@ -70,6 +70,10 @@ WHOAMI_IMAGE = "traefik/whoami:v1.11.0"
 # renovate: datasource=docker depName=hashicorp/http-echo
 HELLO_IMAGE = "hashicorp/http-echo:1.0.0"
 
+# Helm that expands charts in `check --charts` and the tests: the one Argo CD v3.5.1 uses.
+# renovate: datasource=go depName=helm.sh/helm/v4
+HELM_VERSION = "v4.2.1"
+
 # Kubernetes minor versions homeport renders for and validates against.
 SUPPORTED_KUBERNETES = ("1.34", "1.35", "1.36")
 # renovate: datasource=go depName=k8s.io/kubernetes
