@@ -1,105 +1,105 @@
 """The ``homeport`` command line: parse, call, print. One module per verb.
 
-Only the module of the verb being run is imported (a verb like ``ddns run`` should not
-pay for the cluster client or the validator); ``homeport --help`` imports them all.
+Start-up is kept to what the command needs: ``homeport --version`` and ``homeport --help``
+are answered here from static tables without importing Typer or Rich (they run from
+pre-commit hooks and shell prompts); any other command builds the Typer application in
+:mod:`homeport.cli._app` with only the module of the verb being run.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Annotated, Any
-
-import typer
+from typing import Any
 
 from homeport import __version__
-from homeport.cli import _common
-from homeport.errors import HomeportError
 
-# Verb -> module under homeport.cli that registers it, in help order.
-VERBS = {
-    "init": "init",
-    "render": "render",
-    "diff": "diff",
-    "check": "check",
-    "app": "apps",
-    "secret": "secret",
-    "seal": "seal",
-    "unseal": "seal",
-    "schema": "schema",
-    "schemas": "schemas",
-    "bootstrap": "bootstrap",
-    "status": "status",
-    "backup": "backup",
-    "restore": "restore",
-    "ddns": "ddns",
+# Verb -> (module under homeport.cli that registers it, one-line summary), in help order.
+# The summaries are the first lines of the verbs' docstrings; a test keeps them in sync.
+VERBS: dict[str, tuple[str, str]] = {
+    "init": (
+        "init",
+        "Create homeport.yaml, the sealing key pair, and the platform's sealed secrets.",
+    ),
+    "render": (
+        "render",
+        "Render homeport.yaml into an Argo CD GitOps tree (atomically), then check it.",
+    ),
+    "diff": ("diff", "Show, as a unified diff, what `homeport render` would change in the tree."),
+    "check": ("check", "Check a rendered tree: schemas, references and policy. Exit 1 on errors."),
+    "seal": ("seal", "Seal values into a SealedSecret and print it (sealed-secrets v0.36 format)."),
+    "unseal": ("seal", "Open a SealedSecret with a private key (disaster recovery)."),
+    "schema": (
+        "schema",
+        "Print the JSON Schema (draft-07) of homeport.yaml, for editors and yaml-language-server.",
+    ),
+    "bootstrap": (
+        "bootstrap",
+        "Install homeport into a cluster: sealing key, CRDs, Argo CD, root Application.",
+    ),
+    "status": (
+        "status",
+        "Show the platform's health. Exit code: 0 healthy, 3 warnings only, 1 something unhealthy.",
+    ),
+    "backup": (
+        "backup",
+        "Back up secrets, certificates, the sealing key and Argo CD's state, encrypted with age.",
+    ),
+    "restore": (
+        "restore",
+        "Restore a backup: sealing key, CRDs, Argo CD, secrets and certificates, Applications.",
+    ),
+    "app": ("apps", "Add or remove your apps (edits homeport.yaml, keeps your comments)."),
+    "secret": (
+        "secret",
+        "Sealed secrets in the GitOps tree (<tree>/secrets/<namespace>/<name>.yaml).",
+    ),
+    "schemas": ("schemas", "Schemas used by `homeport check`."),
+    "ddns": ("ddns", "Keep Cloudflare A/AAAA records pointing at this network's public address."),
 }
 
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"homeport {__version__}")
-        raise typer.Exit()
-
-
-def _root(
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks for errors.", envvar="HOMEPORT_DEBUG")
-    ] = False,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
-    """A production-grade Kubernetes platform for self-hosters, from one homeport.yaml."""
-    _common.STATE.debug = debug
+ABOUT = "A production-grade Kubernetes platform for self-hosters, from one homeport.yaml."
+# Root options: (flags, help). Typer's root callback in _app declares the same ones.
+ROOT_OPTIONS = (
+    ("--debug", "Show tracebacks for errors. [env var: HOMEPORT_DEBUG]"),
+    ("--version", "Print the version."),
+    ("--help", "Show this message and exit."),
+)
 
 
-def build_app(verb: str | None = None) -> typer.Typer:
-    """Build the CLI with every verb, or only with ``verb`` when it is a known one.
-
-    Args:
-        verb: The verb about to run, if known.
-
-    Returns:
-        The Typer application.
-    """
-    cli = typer.Typer(
-        name="homeport",
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode="rich",
-    )
-    cli.callback()(_root)
-    modules = [VERBS[verb]] if verb in VERBS else list(dict.fromkeys(VERBS.values()))
-    for name in modules:
-        importlib.import_module(f"homeport.cli.{name}").register(cli)
-    return cli
-
-
-def _verb(argv: list[str]) -> str | None:
-    for arg in argv:
-        if not arg.startswith("-"):
-            return arg
-    return None
+def help_text() -> str:
+    """The top-level help, plain text (what ``homeport --help`` prints)."""
+    width = max(len(v) for v in VERBS)
+    lines = ["Usage: homeport [OPTIONS] COMMAND [ARGS]...", "", f"  {ABOUT}", "", "Options:"]
+    lines += [f"  {flag:<{width}}  {text}" for flag, text in ROOT_OPTIONS]
+    lines += ["", "Commands:"]
+    lines += [f"  {verb:<{width}}  {summary}" for verb, (_, summary) in VERBS.items()]
+    lines += ["", "Run `homeport COMMAND --help` for a command's options."]
+    return "\n".join(lines) + "\n"
 
 
 def __getattr__(name: str) -> Any:
     # `from homeport.cli import app` (tests, embedding) gets the full CLI.
     if name == "app":
+        from homeport.cli._app import build_app
+
         return build_app()
     raise AttributeError(name)
 
 
-def main() -> None:
-    """Entry point of the ``homeport`` console script."""
-    cli = build_app(_verb(sys.argv[1:]))
-    # Typer handles usage errors itself (exit 2); homeport's own errors arrive here.
-    try:
-        cli()
-    except HomeportError as exc:
-        sys.exit(_common.report(exc))
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``homeport`` console script.
+
+    Args:
+        argv: Arguments without the program name (default: ``sys.argv[1:]``).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    # The two questions people ask most, answered without importing the CLI framework.
+    if args == ["--version"]:
+        sys.stdout.write(f"homeport {__version__}\n")
+        return
+    if args in (["--help"], ["-h"]):
+        sys.stdout.write(help_text())
+        return
+    from homeport.cli._app import run
+
+    run(args)
