@@ -30,6 +30,7 @@ VERBS = {
     "schemas": "schemas",
     "bootstrap": "bootstrap",
     "status": "status",
+    "doctor": "doctor",
     "backup": "backup",
     "restore": "restore",
     "ddns": "ddns",

@@ -122,6 +122,8 @@ def _values(cfg: HomeportConfig) -> Obj:
     monitoring = cfg.components.monitoring.enabled
     values: Obj = {
         "deployment": {"replicas": n},
+        # No calls home from every cluster: no version check, no anonymous usage reports.
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "ports": {
             "web": {
                 "port": WEB_PORT,
