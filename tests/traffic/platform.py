@@ -173,6 +173,9 @@ def helm_template(chart: Path, release: str, namespace: str, values: Obj) -> lis
                 "networking.k8s.io/v1",
                 "--api-versions",
                 "traefik.io/v1alpha1",
+                # The platform installs the Prometheus Operator CRDs (monitoring component).
+                "--api-versions",
+                "monitoring.coreos.com/v1",
             ],
             capture_output=True,
             text=True,
@@ -194,7 +197,8 @@ def traefik_args(chart_objs: list[Obj]) -> tuple[list[str], dict[str, str]]:
     """Container args and plain env of the chart's Traefik Deployment."""
     dep = next(o for o in chart_objs if o["kind"] == "Deployment")
     container = dep["spec"]["template"]["spec"]["containers"][0]
-    env = {e["name"]: e.get("value", "") for e in container.get("env", [])}
+    # Values from the downward API (pod name, resource limits) are set by the caller.
+    env = {e["name"]: e["value"] for e in container.get("env", []) if e.get("value")}
     return list(container["args"]), env
 
 
