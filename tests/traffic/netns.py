@@ -1,7 +1,7 @@
 """A private network namespace for the traffic-flow test (``unshare -n``).
 
 The API server refuses loopback addresses in EndpointSlices, so the backends listen on a
-test address (198.51.100.10, TEST-NET-2) added to the loopback device of a namespace this
+test address (198.51.100.20, TEST-NET-2) added to the loopback device of a namespace this
 module creates. Everything that sends or serves traffic in the test (kube-apiserver, etcd,
 Traefik, whoami, the outpost stand-in, the probes) runs inside it; nothing leaves it.
 
@@ -20,7 +20,10 @@ import subprocess
 from collections.abc import Iterator
 
 CLONE_NEWNET = 0x40000000
+# Where Traefik listens (a LoadBalancer's address in a cluster) and where the backends
+# ("pods") listen; TEST-NET-2, used only inside the namespace.
 TEST_ADDRESS = "198.51.100.10"
+POD_ADDRESS = "198.51.100.20"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -35,11 +38,13 @@ class NetNS:
     """A network namespace kept alive by a sleeping ``unshare -n`` process.
 
     Attributes:
-        address: The test address on the namespace's loopback device.
+        address: Traefik's address on the namespace's loopback device.
+        pod_address: The backends' address on it.
     """
 
-    def __init__(self, address: str = TEST_ADDRESS) -> None:
+    def __init__(self, address: str = TEST_ADDRESS, pod_address: str = POD_ADDRESS) -> None:
         self.address = address
+        self.pod_address = pod_address
         if shutil.which("unshare") is None:
             raise RuntimeError("unshare (util-linux) is required for the traffic test")
         self._holder = subprocess.Popen(
@@ -54,7 +59,8 @@ class NetNS:
         self._host_fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         with self.inside():
             subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-            subprocess.run(["ip", "addr", "add", f"{address}/32", "dev", "lo"], check=True)
+            for a in (address, pod_address):
+                subprocess.run(["ip", "addr", "add", f"{a}/32", "dev", "lo"], check=True)
 
     @contextlib.contextmanager
     def inside(self) -> Iterator[None]:

@@ -17,9 +17,10 @@ Stand-ins, each said where it is built:
   chart expanded with homeport's values;
 * EndpointSlices (the endpoint controller does not run) point at the backends.
 
-Traefik listens on :80/:443 (the chart's :8000/:8443 are the container ports behind the
-LoadBalancer's 80/443; the namespace has no LoadBalancer, so only those two listen
-addresses are overridden).
+Traefik listens on 198.51.100.10:80/:443 (the chart's :8000/:8443 are the container ports
+behind the LoadBalancer's 80/443; the namespace has no LoadBalancer, so only those two
+listen addresses are overridden); the backends listen on 198.51.100.20 (the "pod" address
+the EndpointSlices name).
 """
 
 from __future__ import annotations
@@ -202,14 +203,14 @@ def traefik_args(chart_objs: list[Obj]) -> tuple[list[str], dict[str, str]]:
     return list(container["args"]), env
 
 
-def override_listen(args: list[str]) -> list[str]:
-    """Replace the web/websecure listen ports (the LoadBalancer's job) with 80/443."""
+def override_listen(args: list[str], address: str) -> list[str]:
+    """Listen on ``address`` 80/443 where the chart says :8000/:8443 (the LoadBalancer's job)."""
     out = []
     for a in args:
         m = re.match(r"--entry[pP]oints\.(web|websecure)\.address=:(\d+)(/\w+)?$", a)
         if m:
             port = WEB if m.group(1) == "web" else WEBSECURE
-            a = f"--entryPoints.{m.group(1)}.address=:{port}{m.group(3) or ''}"
+            a = f"--entryPoints.{m.group(1)}.address={address}:{port}{m.group(3) or ''}"
         out.append(a)
     return out
 
@@ -267,7 +268,7 @@ class Flow:
         hosts = self.workdir / "hosts"
         # Cluster DNS stand-in: the forward-auth address's Service name -> the outpost.
         svc = f"{authentik.SERVER_SERVICE}.{authentik.NAMESPACE}.svc.cluster.local"
-        hosts.write_text(f"127.0.0.1 localhost\n{self.address} {svc}\n")
+        hosts.write_text(f"127.0.0.1 localhost\n{self.ns.pod_address} {svc}\n")
         kubeconfig = self.api.write_user_kubeconfig(
             f"system:serviceaccount:{traefik.NAMESPACE}:traefik",
             ("system:serviceaccounts", f"system:serviceaccounts:{traefik.NAMESPACE}"),
@@ -312,7 +313,11 @@ class Flow:
                 return json.loads(resp.read() or b"null")
 
     def wait_traefik(self, routers: int, timeout: float = 60.0) -> None:
-        """Wait until Traefik answers ping and its dashboard route serves the API."""
+        """Wait until Traefik answers ping and its dashboard route lists ``routers`` routers.
+
+        With ``routers=0`` only ping is awaited, plus a moment for the provider to load
+        (for a broken configuration, whose dashboard route may not work).
+        """
         assert self.traefik_proc is not None and self.traefik_log is not None
         deadline = time.monotonic() + timeout
         last = ""
@@ -327,6 +332,9 @@ class Flow:
                     ) as resp,
                 ):
                     ok = resp.status == 200
+                if ok and not routers:
+                    time.sleep(3)
+                    return
                 if ok and len(self.api_routers()) >= routers:
                     return
             except (urllib.error.URLError, OSError, RuntimeError) as exc:
@@ -406,7 +414,7 @@ def build(config: Path = EXAMPLE) -> Flow:
     ns = NetNS()
     with ns.inside():
         api = ApiServer(workdir / "apiserver").start()
-    kube = connect(api.kubeconfig).__enter__()
+        kube = connect(api.kubeconfig).__enter__()
     try:
         return _populate(cfg, tree, workdir, ns, api, kube)
     except BaseException:
@@ -450,9 +458,9 @@ def _populate(
             for o in [*rendered, *extra]
             if o["kind"] == "Service"
         }
-        outpost = Outpost(authentik_host(cfg), ns.address).start()
-        backends, procs = _backends(routes, services, ns.address)
-        kube_slices = [_endpoint_slice(b, ns.address) for b in backends]
+        outpost = Outpost(authentik_host(cfg), ns.pod_address).start()
+        backends, procs = _backends(routes, services)
+        kube_slices = [_endpoint_slice(b, ns.pod_address) for b in backends]
         apply_objects(kube, kube_slices)
     sso, public = _route_hosts(routes)
     return Flow(
@@ -467,7 +475,7 @@ def _populate(
         sso,
         public,
         backends,
-        override_listen(args),
+        override_listen(args, ns.address),
         env,
         procs=procs,
     )
@@ -514,7 +522,7 @@ def _chart_services(tree: dict[str, str]) -> list[Obj]:
 
 
 def _backends(
-    routes: list[Obj], services: dict[tuple[str, str], Obj], address: str
+    routes: list[Obj], services: dict[tuple[str, str], Obj]
 ) -> tuple[list[Backend], list[subprocess.Popen[bytes]]]:
     backends: list[Backend] = []
     procs: list[subprocess.Popen[bytes]] = []
