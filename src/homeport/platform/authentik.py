@@ -97,8 +97,10 @@ AUTH_RESPONSE_HEADERS = (
 
 
 AUTH_RESPONSE_HEADERS_REGEX = "(?i)^X-authentik-"
-# The outpost answers with a redirect or an empty 200; 1 MiB is far above either.
-FORWARD_AUTH_MAX_RESPONSE_BYTES = 1024 * 1024
+# The outpost answers with a redirect (a one-link HTML body) or an empty 200. Traefik
+# allocates the whole limit for every forward-auth call (pkg/middlewares/auth/forward.go),
+# so keep it small: 64 KiB holds any redirect body with room to spare.
+FORWARD_AUTH_MAX_RESPONSE_BYTES = 64 * 1024
 
 
 def auth_host(cfg: HomeportConfig) -> str:
@@ -411,7 +413,7 @@ def middleware() -> Obj:
                 # Every X-authentik-* header a client sends is dropped before the outpost's
                 # copies are set, listed or not (Go canonicalises names: match case-blind).
                 "authResponseHeadersRegex": AUTH_RESPONSE_HEADERS_REGEX,
-                # Traefik v3.7 buffers the outpost's whole answer; bound it (it warns otherwise).
+                # Traefik v3.7 reads the outpost's whole answer; bound it (it warns otherwise).
                 "maxResponseBodySize": FORWARD_AUTH_MAX_RESPONSE_BYTES,
             }
         },
