@@ -65,6 +65,7 @@ EXAMPLE = ROOT / "examples" / "homeport.yaml"
 SHARED = Path(os.environ.get("HOMEPORT_SHARED", ROOT.parent / "shared"))
 FLOW_KINDS = {"Namespace", "IngressRoute", "Middleware", "Service", "TraefikService"}
 WEB, WEBSECURE, TRAEFIK_EP = 80, 443, 8080
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # --- certificates ---------------------------------------------------------------------------
@@ -357,10 +358,11 @@ class Flow:
         return routers
 
     def log_lines(self, levels: tuple[str, ...] = ("ERR", "WRN")) -> list[str]:
-        """Traefik log lines at the given levels (its default text format)."""
+        """Traefik log lines at the given levels (its default console format, colours removed)."""
         assert self.traefik_log is not None
+        text = ANSI.sub("", self.traefik_log.read_text(errors="replace"))
         pattern = re.compile(rf"^\S+ ({'|'.join(levels)}) ")
-        return [ln for ln in self.traefik_log.read_text().splitlines() if pattern.match(ln)]
+        return [ln for ln in text.splitlines() if pattern.match(ln)]
 
     def close(self) -> None:
         """Stop every process, the API server and the namespace."""

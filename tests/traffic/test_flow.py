@@ -296,3 +296,23 @@ def test_doctor_bad_resolve_is_usage_error(cli: CliRun) -> None:
     code, out = cli("doctor", "-c", str(EXAMPLE), "--resolve", "nonsense")
     assert code == 2
     assert "--resolve" in out and len(out.strip().splitlines()) == 1
+
+
+def test_forward_auth_without_response_limit_warns(flow: Flow) -> None:
+    """Control for the fix: the Middleware without maxResponseBodySize makes Traefik warn."""
+    mw = _get(
+        flow, "traefik.io/v1alpha1", "Middleware", traefik.SSO_MIDDLEWARE, traefik.SSO_MIDDLEWARE_NS
+    )
+    spec = json.loads(json.dumps(mw["spec"]))
+    del spec["forwardAuth"]["maxResponseBodySize"]
+    head = {"apiVersion": mw["apiVersion"], "kind": "Middleware"}
+    md = {"name": traefik.SSO_MIDDLEWARE, "namespace": traefik.SSO_MIDDLEWARE_NS}
+    try:
+        _apply(flow, {**head, "metadata": md, "spec": spec})
+        logs = _eventually(lambda: checks.log_problems(flow), want_problems=True)
+    finally:
+        _apply(flow, {**head, "metadata": md, "spec": mw["spec"]})
+    assert any("maxResponseBodySize" in ln for ln in logs), logs
+    flow.start_traefik()
+    flow.wait_traefik(routers=len(flow.routes))
+    assert checks.log_problems(flow) == []

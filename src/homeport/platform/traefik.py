@@ -144,7 +144,8 @@ def _values(cfg: HomeportConfig) -> Obj:
         "tlsStore": {"default": {"defaultCertificate": {"secretName": WILDCARD_SECRET}}},
         "tlsOptions": {"default": {"minVersion": "VersionTLS12", "sniStrict": False}},
         "providers": {
-            "kubernetesCRD": {"enabled": True, "allowCrossNamespace": True},
+            # safeNaming: collision-free router/service names (Traefik warns when unset).
+            "kubernetesCRD": {"enabled": True, "allowCrossNamespace": True, "safeNaming": True},
             "kubernetesIngress": {"enabled": False},
         },
         "accessLog": {"enabled": True, "format": "json"},
