@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from cryptography import x509
 
 from homeport.cluster.kube import Obj
 from homeport.platform import authentik, traefik
@@ -235,9 +236,14 @@ def test_doctor_expired_certificate_fails(flow: Flow, cli: CliRun) -> None:
     good = _get(flow, "v1", "Secret", traefik.WILDCARD_SECRET, traefik.NAMESPACE)
     crt, key = flow.ca.issue([flow.cfg.domain, f"*.{flow.cfg.domain}"], expired=True)
     expired = tls_secret(traefik.WILDCARD_SECRET, traefik.NAMESPACE, crt, key)
+    serial = x509.load_pem_x509_certificate(crt).serial_number
     try:
         _apply(flow, expired)
-        _eventually(lambda: checks.tls_problems(flow), want_problems=True)
+        host = checks.hosts(flow)[0]
+        _eventually(
+            lambda: [] if checks.served_cert(flow, host).serial_number != serial else ["served"],
+            want_problems=True,
+        )
         code, report = _doctor(flow, cli)
     finally:
         restore = tls_secret(
