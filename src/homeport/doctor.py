@@ -345,11 +345,11 @@ def check_headers(client: Client, host: str) -> Check:
 
 def check_dashboard(client: Client, url: str) -> Check:
     """A dashboard URL must not answer 200 to an anonymous request."""
-    host = urllib.parse.urlsplit(url).hostname or url
+    target = url.removeprefix("https://")
     status, _ = client.get(url)
     if status == 200:
-        return Check("dashboard", host, "error", f"{url} answers 200 anonymously")
-    return Check("dashboard", host, "ok", f"anonymous request answered {status}")
+        return Check("dashboard", target, "error", "answers 200 anonymously")
+    return Check("dashboard", target, "ok", f"anonymous request answered {status}")
 
 
 def run(cfg: HomeportConfig, opts: Options) -> Report:
@@ -392,7 +392,7 @@ def run(cfg: HomeportConfig, opts: Options) -> Report:
     for url in dashboards:
         host = urllib.parse.urlsplit(url).hostname or ""
         if host in published:
-            jobs.append(("dashboard", host, check_dashboard, (client, url)))
+            jobs.append(("dashboard", url.removeprefix("https://"), check_dashboard, (client, url)))
     # Network waits dominate: run the checks side by side, report them in order.
     with ThreadPoolExecutor(max_workers=8) as pool:
         return Report(list(pool.map(_guard, jobs)))

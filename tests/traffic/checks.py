@@ -177,8 +177,8 @@ def api_problems(flow: Flow) -> list[str]:
     extra = set(by_rule) - {rule["match"] for ro in flow.routes for rule in ro["spec"]["routes"]}
     if extra:
         out.append(f"routers not from the rendered tree: {sorted(map(str, extra))}")
-    r = fetch(flow, f"https://traefik.{flow.cfg.domain}/api/http/services", session=True)
-    for svc in json.loads(r.body):
+    resp = fetch(flow, f"https://traefik.{flow.cfg.domain}/api/http/services", session=True)
+    for svc in json.loads(resp.body):
         if svc.get("provider") != "kubernetescrd":
             continue
         if svc.get("status") != "enabled" or svc.get("error"):

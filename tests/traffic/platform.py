@@ -383,7 +383,8 @@ class Flow:
 
 
 def _route_hosts(routes: list[Obj]) -> tuple[list[str], list[str]]:
-    sso, public = [], []
+    sso: list[str] = []
+    public: list[str] = []
     for r in routes:
         for rule in r["spec"]["routes"]:
             host = re.search(r"Host\(`([^`]+)`\)", rule["match"])
