@@ -326,3 +326,24 @@ def test_forward_auth_without_response_limit_warns(flow: Flow) -> None:
     flow.start_traefik()
     flow.wait_traefik(routers=len(flow.routes))
     assert checks.log_problems(flow) == []
+
+
+def test_forward_auth_without_header_regex_passes_spoofed_headers(flow: Flow) -> None:
+    """Control for authResponseHeadersRegex: without it, an unlisted X-authentik-* header
+    a client sends reaches the backend (Traefik strips only the listed ones)."""
+    mw = _get(
+        flow, "traefik.io/v1alpha1", "Middleware", traefik.SSO_MIDDLEWARE, traefik.SSO_MIDDLEWARE_NS
+    )
+    spec = json.loads(json.dumps(mw["spec"]))
+    del spec["forwardAuth"]["authResponseHeadersRegex"]
+    head = {"apiVersion": mw["apiVersion"], "kind": "Middleware"}
+    md = {"name": traefik.SSO_MIDDLEWARE, "namespace": traefik.SSO_MIDDLEWARE_NS}
+    try:
+        _apply(flow, {**head, "metadata": md, "spec": spec})
+        found = _eventually(lambda: checks.sso_problems(flow), want_problems=True)
+    finally:
+        _apply(flow, {**head, "metadata": md, "spec": mw["spec"]})
+        assert _eventually(lambda: checks.sso_problems(flow), want_problems=False) == []
+    assert any("x-authentik-not-listed" in p for p in found), found
+    # The listed headers are still replaced by the outpost's values.
+    assert not any("username" in p for p in found), found
