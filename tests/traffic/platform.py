@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -47,15 +46,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cluster.apiserver import ApiServer, binary, free_port
 from homeport.cluster.apply import apply_objects, load_manifest, load_manifest_text, pinned_crds
 from homeport.cluster.kube import Kube, Obj, connect
 from homeport.config import HomeportConfig, load_config
 from homeport.gitops import render_tree
 from homeport.platform import authentik, traefik
 from homeport.versions import KUBERNETES_VERSION
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "cluster"))
-from apiserver import ApiServer, binary, free_port
 
 from .netns import NetNS
 from .outpost import Outpost
