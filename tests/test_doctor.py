@@ -87,3 +87,34 @@ def test_report_levels() -> None:
     assert doctor.Report([ok]).exit_code == 0
     assert doctor.Report([ok, warn]).exit_code == 3
     assert doctor.Report([ok, warn, err]).exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "port"),
+    [
+        ("--resolver", "dns.example", True),
+        ("--resolver", "1.1.1.1:99999", True),
+        ("--public-address", "1.1.1.1:53", False),
+    ],
+)
+def test_parse_address_rejects(flag: str, value: str, port: bool) -> None:
+    """Resolver and public address must be IP addresses (resolver with an optional port)."""
+    with pytest.raises(UsageError, match=flag):
+        doctor.parse_address(flag, value, port=port)
+    assert doctor.parse_address(flag, "198.51.100.7") == "198.51.100.7"
+
+
+def test_malformed_dns_answer_is_an_error() -> None:
+    """A truncated answer is reported as an OSError (one doctor line), not a crash."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+
+    def serve() -> None:
+        data, peer = sock.recvfrom(512)
+        sock.sendto(data[:2] + struct.pack(">HHH", 0x8180, 1, 5), peer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    with sock:
+        client = doctor.Client(doctor.Options(resolver=f"127.0.0.1:{sock.getsockname()[1]}"))
+        with pytest.raises(OSError, match="malformed"):
+            client.resolve("blog.example.com", 443)

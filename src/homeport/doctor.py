@@ -130,6 +130,26 @@ def parse_resolve(items: list[str]) -> dict[tuple[str, int], str]:
     return out
 
 
+def parse_address(flag: str, value: str, *, port: bool = False) -> str:
+    """Check an IPv4/IPv6 address (``ip:port`` allowed with ``port``); return it unchanged.
+
+    Raises:
+        UsageError: The value is not an address.
+    """
+    if not value:
+        return value
+    host = value
+    if port and value.count(":") == 1:
+        host, _, p = value.partition(":")
+        if not p.isdigit() or not 0 < int(p) < 65536:
+            raise UsageError(f"{flag}: {value!r} has no valid port")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"{flag}: {value!r} is not an IP address") from None
+    return value
+
+
 def routes(cfg: HomeportConfig) -> list[Route]:
     """The hosts the rendered tree publishes, from its IngressRoutes."""
     from homeport import yamlio
@@ -162,20 +182,25 @@ def _dns_query(server: str, host: str) -> list[str]:
         s.settimeout(TIMEOUT)
         s.sendto(packet, (addr, int(port or 53)))
         data, _ = s.recvfrom(4096)
-    rid, flags, qd, an = struct.unpack(">HHHH", data[:8])
-    if rid != qid or flags & 0xF:
-        raise OSError(f"resolver answered rcode {flags & 0xF}")
-    pos = 12
-    for _ in range(qd):
-        pos = _skip_name(data, pos) + 4
-    out = []
-    for _ in range(an):
-        pos = _skip_name(data, pos)
-        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", data[pos : pos + 10])
-        pos += 10
-        if rtype == 1 and rdlen == 4:
-            out.append(socket.inet_ntoa(data[pos : pos + 4]))
-        pos += rdlen
+    try:
+        rid, flags, qd, an = struct.unpack(">HHHH", data[:8])
+        if rid != qid:
+            raise OSError(f"{server} answered another query")
+        if flags & 0xF:
+            raise OSError(f"{server} answered rcode {flags & 0xF} for {host}")
+        pos = 12
+        for _ in range(qd):
+            pos = _skip_name(data, pos) + 4
+        out = []
+        for _ in range(an):
+            pos = _skip_name(data, pos)
+            rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", data[pos : pos + 10])
+            pos += 10
+            if rtype == 1 and rdlen == 4:
+                out.append(socket.inet_ntoa(data[pos : pos + 4]))
+            pos += rdlen
+    except (struct.error, IndexError):
+        raise OSError(f"{server} sent a malformed DNS answer") from None
     return out
 
 

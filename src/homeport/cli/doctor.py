@@ -52,8 +52,8 @@ def doctor_cmd(
         raise _common.fail(f"--ca-file: {ca_file}: no such file")
     opts = doctor.Options(
         resolve=doctor.parse_resolve(resolve or []),
-        resolver=resolver,
-        public_address=public_address,
+        resolver=doctor.parse_address("--resolver", resolver, port=True),
+        public_address=doctor.parse_address("--public-address", public_address),
         ca_file=str(ca_file or ""),
         min_days=min_days,
     )
