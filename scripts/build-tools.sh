@@ -63,3 +63,49 @@ build_go promtool "v0.$((prom_major * 100 + prom_minor)).$prom_patch" \
 # Helm v4 (the Helm Argo CD v3.5.1 templates with) expands the pinned charts for
 # `homeport check --charts` and every test that needs a chart's real objects. One Helm for all.
 build_go helm "$(pin HELM_VERSION)" helm.sh/helm/v4/cmd/helm
+
+# ---------------------------------------------------------------------------------------------
+# Traefik (the pinned image's version) and traefik/whoami for the traffic-flow test (tests/traffic).
+# `go install traefik@vX` is refused (its go.mod has replace directives), so build a copy of the
+# module: it lacks the nested `pkg/config/dynamic/ext` module its go.mod replaces with a local path
+# (taken from ../shared/upstream), and the go-http-auth replace points at a pseudo-version the module
+# proxy refuses; v3.7.10's one is used instead (only basicAuth/digestAuth touch it).
+# Without ../shared (the ext folder) this cannot build here: fetch traefik/traefik's
+# pkg/config/dynamic/ext at the same tag and point HOMEPORT_UPSTREAM at a folder holding it.
+UPSTREAM=${HOMEPORT_UPSTREAM:-$ROOT/../shared/upstream}
+TRAEFIK_PIN=$(pin TRAEFIK_IMAGE_VERSION)
+build_traefik() {
+  local stamp="$BIN/.traefik.version"
+  if [ -x "$BIN/traefik" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$TRAEFIK_PIN" ]; then return 0; fi
+  local ext="$UPSTREAM/traefik-$TRAEFIK_PIN-ext"
+  if [ ! -f "$ext/go.mod" ]; then echo "traefik: $ext missing (see comment in $0)" >&2; return 1; fi
+  echo "building traefik $TRAEFIK_PIN" >&2
+  local dir src work
+  dir=$(GOFLAGS= go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_PIN" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  work=$(mktemp -d); src="$work/traefik"
+  cp -r "$dir" "$src" && chmod -R u+w "$src"
+  mkdir -p "$src/pkg/config/dynamic/ext" && cp "$ext"/* "$src/pkg/config/dynamic/ext/"
+  (cd "$src" && go mod edit -replace \
+      github.com/abbot/go-http-auth=github.com/containous/go-http-auth@v0.4.1-0.20200324110947-a37a7636d23e \
+    && go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$TRAEFIK_PIN" \
+      -o "$BIN/.traefik.$$.tmp" ./cmd/traefik)
+  mv -f "$BIN/.traefik.$$.tmp" "$BIN/traefik"
+  rm -rf "$work"
+  echo "$TRAEFIK_PIN" > "$stamp"
+}
+build_traefik
+# whoami: the module proxy refuses traefik/whoami, so it builds from the source in ../shared.
+WHOAMI_PIN=$(pin WHOAMI_IMAGE); WHOAMI_PIN=${WHOAMI_PIN##*:}
+build_whoami() {
+  local stamp="$BIN/.whoami.version"
+  if [ -x "$BIN/whoami" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$WHOAMI_PIN" ]; then return 0; fi
+  local src="$UPSTREAM/whoami-$WHOAMI_PIN"
+  if [ ! -f "$src/go.mod" ]; then echo "whoami: $src missing" >&2; return 1; fi
+  echo "building whoami $WHOAMI_PIN" >&2
+  local work; work=$(mktemp -d); cp -r "$src" "$work/whoami"
+  (cd "$work/whoami" && go build -trimpath -ldflags "-s -w" -o "$BIN/.whoami.$$.tmp" .)
+  mv -f "$BIN/.whoami.$$.tmp" "$BIN/whoami"; rm -rf "$work"
+  echo "$WHOAMI_PIN" > "$stamp"
+}
+build_whoami

@@ -40,6 +40,10 @@ VERBS: dict[str, tuple[str, str]] = {
         "status",
         "Show the platform's health. Exit code: 0 healthy, 3 warnings only, 1 something unhealthy.",
     ),
+    "doctor": (
+        "doctor",
+        "Check DNS, ports, redirects, certificates, SSO and headers from outside.",
+    ),
     "backup": (
         "backup",
         "Back up secrets, certificates, the sealing key and Argo CD's state, encrypted with age.",

@@ -96,6 +96,13 @@ AUTH_RESPONSE_HEADERS = (
 )
 
 
+AUTH_RESPONSE_HEADERS_REGEX = "(?i)^X-authentik-"
+# The outpost answers with a redirect (a one-link HTML body) or an empty 200. Traefik
+# allocates the whole limit for every forward-auth call (pkg/middlewares/auth/forward.go),
+# so keep it small: 64 KiB holds any redirect body with room to spare.
+FORWARD_AUTH_MAX_RESPONSE_BYTES = 64 * 1024
+
+
 def auth_host(cfg: HomeportConfig) -> str:
     """The public host of the Authentik login (``auth.<domain>``)."""
     return f"auth.{cfg.domain}"
@@ -403,6 +410,11 @@ def middleware() -> Obj:
                 "address": forward_auth_address(),
                 "trustForwardHeader": True,
                 "authResponseHeaders": list(AUTH_RESPONSE_HEADERS),
+                # Every X-authentik-* header a client sends is dropped before the outpost's
+                # copies are set, listed or not (Go canonicalises names: match case-blind).
+                "authResponseHeadersRegex": AUTH_RESPONSE_HEADERS_REGEX,
+                # Traefik v3.7 reads the outpost's whole answer; bound it (it warns otherwise).
+                "maxResponseBodySize": FORWARD_AUTH_MAX_RESPONSE_BYTES,
             }
         },
     }

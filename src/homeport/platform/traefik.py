@@ -122,6 +122,8 @@ def _values(cfg: HomeportConfig) -> Obj:
     monitoring = cfg.components.monitoring.enabled
     values: Obj = {
         "deployment": {"replicas": n},
+        # No calls home from every cluster: no version check, no anonymous usage reports.
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "ports": {
             "web": {
                 "port": WEB_PORT,
@@ -142,7 +144,8 @@ def _values(cfg: HomeportConfig) -> Obj:
         "tlsStore": {"default": {"defaultCertificate": {"secretName": WILDCARD_SECRET}}},
         "tlsOptions": {"default": {"minVersion": "VersionTLS12", "sniStrict": False}},
         "providers": {
-            "kubernetesCRD": {"enabled": True, "allowCrossNamespace": True},
+            # safeNaming: collision-free router/service names (Traefik warns when unset).
+            "kubernetesCRD": {"enabled": True, "allowCrossNamespace": True, "safeNaming": True},
             "kubernetesIngress": {"enabled": False},
         },
         "accessLog": {"enabled": True, "format": "json"},
