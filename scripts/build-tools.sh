@@ -63,3 +63,12 @@ build_go promtool "v0.$((prom_major * 100 + prom_minor)).$prom_patch" \
 # Helm v4 (the Helm Argo CD v3.5.1 templates with) expands the pinned charts for
 # `homeport check --charts` and every test that needs a chart's real objects. One Helm for all.
 build_go helm "$(pin HELM_VERSION)" helm.sh/helm/v4/cmd/helm
+
+# goyaml: Go's YAML reading (sigs.k8s.io/yaml over go.yaml.in/yaml/v2), the oracle the
+# tests hold homeport's YAML writer to (tests/goyaml.py). tools/goyaml/go.mod pins it.
+SIGS_YAML_PIN=$(pin SIGS_YAML_VERSION)
+if ! grep -q "sigs.k8s.io/yaml $SIGS_YAML_PIN\$" tools/goyaml/go.mod; then
+  echo "tools/goyaml/go.mod does not require sigs.k8s.io/yaml $SIGS_YAML_PIN (versions.py)" >&2
+  exit 2
+fi
+build_tool_module goyaml "$SIGS_YAML_PIN" goyaml . ""
