@@ -24,6 +24,7 @@ from pydantic import (
 from homeport import yamlio
 from homeport.errors import ConfigError, ConfigProblem
 from homeport.names import LABEL, check_image, normalize_domain, parse_duration
+from homeport.schedules import cron_problem
 from homeport.versions import SUPPORTED_KUBERNETES
 
 SCHEMA_URL = (
@@ -546,13 +547,12 @@ class Components(_Model):
     demo_apps: DemoAppsComponent = Field(default_factory=DemoAppsComponent)
 
 
-def _check_cron(v: str) -> str:
-    fields = v.split()
-    if not (
-        re.match(r"^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$", v.strip())
-        or (len(fields) in (5, 6) and all(re.match(r"^[0-9A-Za-z*/,?-]+$", f) for f in fields))
-    ):
-        raise ValueError(f'"{v}" is not a cron schedule such as "0 3 * * *"')
+def _check_cron(v: str, *, seconds: bool = False) -> str:
+    # Five fields for a Kubernetes CronJob; CNPG's ScheduledBackup also takes six (seconds).
+    six = seconds and len(v.split()) == 6
+    problem = cron_problem(v, seconds=six)
+    if problem:
+        raise ValueError(f'"{v}" is not a cron schedule such as "0 3 * * *": {problem}')
     return v
 
 
@@ -563,7 +563,11 @@ class S3Backup(_Model):
     bucket: str = Field(description="Bucket name.")
     region: str | None = Field(None, description="Region, when the store needs one.")
     path: str = Field("homeport", description="Prefix inside the bucket.")
-    schedule: str = Field("0 3 * * *", description="Cron schedule of the backups.")
+    schedule: str = Field(
+        "0 3 * * *",
+        description="Cron schedule of the database backups: five fields, or six with "
+        "seconds first (CloudNativePG's form).",
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -575,7 +579,7 @@ class S3Backup(_Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str) -> str:
-        return _check_cron(v)
+        return _check_cron(v, seconds=True)
 
 
 class PlatformBackup(_Model):
@@ -586,7 +590,11 @@ class PlatformBackup(_Model):
         description="age public keys (age1...) the archives are encrypted to; the matching "
         "identities never enter the cluster.",
     )
-    schedule: str = Field("0 2 * * *", description="Cron schedule of the backups.")
+    schedule: str = Field(
+        "0 2 * * *",
+        description="Cron schedule of the backup CronJob: five fields or a descriptor "
+        "such as @daily.",
+    )
     storage: str = Field("2Gi", description="Size of the volume holding the archives.")
     storage_class: str | None = Field(None, description="StorageClass; default: the cluster's.")
 
