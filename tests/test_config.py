@@ -371,6 +371,25 @@ def test_cron_schedules_accepted_where_the_consumer_takes_them() -> None:
         assert cfg.backup.s3 is not None and cfg.backup.s3.schedule == schedule
 
 
+STORAGE_APP = (
+    "apps:\n  - name: db\n    image: a/b:1\n    port: 80\n    storage: {size: 1Gi, path: /data}\n"
+)
+
+
+def test_storage_with_autoscale_is_refused() -> None:
+    """An HPA (min 2 by default) would run several pods on one ReadWriteOnce volume."""
+    for extra in ("    autoscale: {}\n", "    replicas: 1\n    autoscale: {min_replicas: 1}\n"):
+        lines = problems(BASE + STORAGE_APP + extra)
+        assert any(
+            line.startswith("homeport.yaml:1")
+            and ': apps[0].autoscale: app "db" has storage and autoscale' in line
+            for line in lines
+        ), lines
+    # Negative control: one fixed replica with storage is fine.
+    cfg = parse_config(BASE + STORAGE_APP + "    replicas: 1\n")
+    assert cfg.apps[0].storage is not None and cfg.apps[0].autoscale is None
+
+
 def test_empty_sections_mean_defaults_and_numbers_are_quantities() -> None:
     cfg = parse_config(
         BASE

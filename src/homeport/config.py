@@ -757,7 +757,19 @@ def _semantic_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...],
                     f'app "{app.name}" asks for sso but components.authentik is disabled',
                 )
             )
-        if app.storage is not None and app.replicas > 1:
+        if app.storage is not None and app.autoscale is not None:
+            # The HPA owns the replica count (min 2 by default), and every pod would
+            # mount the one ReadWriteOnce volume.
+            if app.autoscale.max_replicas > 1:
+                out.append(
+                    (
+                        ("apps", i, "autoscale"),
+                        f'app "{app.name}" has storage and autoscale (up to '
+                        f"{app.autoscale.max_replicas} replicas); a ReadWriteOnce volume "
+                        "serves one pod: remove autoscale",
+                    )
+                )
+        elif app.storage is not None and app.replicas > 1:
             out.append(
                 (
                     ("apps", i, "storage"),
