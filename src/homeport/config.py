@@ -290,7 +290,11 @@ class App(_Model):
         "VAR: key (written with `homeport secret set <name>-env --namespace <name>`).",
     )
     resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
-    storage: Storage | None = Field(None, description="Persistent volume, if the app needs one.")
+    storage: Storage | None = Field(
+        None,
+        description="Persistent ReadWriteOnce volume, if the app needs one: one pod mounts it "
+        "(replicas: 1, no autoscale).",
+    )
     health_path: str | None = Field(
         None, description="HTTP path for probes; default: a TCP check on the port."
     )
