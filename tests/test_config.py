@@ -358,7 +358,7 @@ def test_cron_schedules_take_the_form_their_consumer_parses(extra: str, expected
 
 def test_cron_schedules_accepted_where_the_consumer_takes_them() -> None:
     """Negative control: the forms each consumer does take still pass."""
-    for schedule in ("0 2 * * *", "@daily", "*/15 1-5 * jan,JUL MON-FRI", "0 2 ? * 0"):
+    for schedule in ("0 2 * * *", "@daily", "@every 6h", "*/15 1-5 * jan,JUL MON-FRI", "0 2 ? * 0"):
         cfg = parse_config(
             BASE + f"backup:\n  platform:\n    recipients: [{AGE}]\n    schedule: '{schedule}'\n"
         )

@@ -26,6 +26,10 @@ _FIELDS: tuple[_Field, ...] = (
     ("month", 1, 12, _MONTHS),
     ("day of week", 0, 6, _DAYS),
 )
+# robfig/cron's "@every <duration>", the duration in Go's time.ParseDuration syntax.
+_EVERY = re.compile(
+    r"@every ([-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+|0)"
+)
 _TERM = re.compile(r"(\*|\?|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:/([0-9]+))?")
 
 
@@ -69,7 +73,9 @@ def cron_problem(value: str, *, seconds: bool = False) -> str | None:
     """
     text = value.strip()
     if text.startswith("@"):
-        return None if text in DESCRIPTORS else f'unknown descriptor "{text}"'
+        if text in DESCRIPTORS or _EVERY.fullmatch(text):
+            return None
+        return f'unknown descriptor "{text}"'
     fields = text.split()
     want = 6 if seconds else 5
     if len(fields) != want:
