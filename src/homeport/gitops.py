@@ -351,9 +351,10 @@ class TreeCheckFailed(RenderError):
         exit_code: The check's exit code.
     """
 
-    def __init__(self, out: Path, code: int) -> None:
+    def __init__(self, out: Path, code: int, message: str = "") -> None:
         super().__init__(
-            f"{out}: the rendered tree fails its check; nothing was written "
+            message
+            or f"{out}: the rendered tree fails its check; nothing was written "
             "(fix the findings above, or --force to write it anyway)"
         )
         self.exit_code = code

@@ -92,6 +92,19 @@ def test_render_does_not_write_a_tree_that_fails_its_check(tmp_path: Path) -> No
     assert "TOKEN" in deployment.read_text()
 
 
+def test_app_add_says_the_config_changed_when_the_tree_fails(tmp_path: Path) -> None:
+    """Without `homeport init` the platform secrets are missing: the tree fails its check."""
+    (tmp_path / "homeport.yaml").write_text(MINIMAL)
+    res = run_cli(
+        "app", "add", "wiki", "--image", "requarks/wiki:2.5.300", "--port", "3000", cwd=tmp_path
+    )
+    assert res.returncode == 1, res.stderr
+    assert "HP-R005" in res.stderr
+    assert "homeport.yaml was updated but" in res.stderr and "was not" in res.stderr
+    assert "name: wiki" in (tmp_path / "homeport.yaml").read_text()
+    assert not (tmp_path / "cluster").exists()
+
+
 def test_write_tree_checks_the_staged_tree_with_what_it_carries(tmp_path: Path) -> None:
     out = tmp_path / "cluster"
     cfg = load_config(ROOT / "examples" / "minimal.yaml")

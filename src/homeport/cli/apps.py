@@ -12,6 +12,7 @@ from homeport.cli.render import ConfigOpt, default_out, write_checked
 from homeport.config import HomeportConfig
 from homeport.configedit import add_app, remove_app
 from homeport.fsutil import tree_lock
+from homeport.gitops import TreeCheckFailed
 
 app_cmd = typer.Typer(help="Add or remove your apps (edits homeport.yaml, keeps your comments).")
 
@@ -22,7 +23,15 @@ RenderOpt = Annotated[
 
 def _rerender(config: Path, cfg: HomeportConfig) -> None:
     target = default_out(config, cfg)
-    res = write_checked(cfg, target, check=True)
+    try:
+        res = write_checked(cfg, target, check=True)
+    except TreeCheckFailed as exc:
+        raise TreeCheckFailed(
+            target,
+            exc.exit_code,
+            f"{config} was updated but {target} was not: the rendered tree fails its check "
+            "(fix the findings above, then `homeport render`, or `homeport render --force`)",
+        ) from None
     out_console.print(
         f"re-rendered {target}: {len(res.added)} added, "
         f"{len(res.changed)} changed, {len(res.removed)} removed",
