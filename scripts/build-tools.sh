@@ -109,3 +109,11 @@ build_whoami() {
   echo "$WHOAMI_PIN" > "$stamp"
 }
 build_whoami
+# goyaml: Go's YAML reading (sigs.k8s.io/yaml over go.yaml.in/yaml/v2), the oracle the
+# tests hold homeport's YAML writer to (tests/goyaml.py). tools/goyaml/go.mod pins it.
+SIGS_YAML_PIN=$(pin SIGS_YAML_VERSION)
+if ! grep -q "sigs.k8s.io/yaml $SIGS_YAML_PIN\$" tools/goyaml/go.mod; then
+  echo "tools/goyaml/go.mod does not require sigs.k8s.io/yaml $SIGS_YAML_PIN (versions.py)" >&2
+  exit 2
+fi
+build_tool_module goyaml "$SIGS_YAML_PIN" goyaml . ""

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+
+from goyaml import GoYaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HOMEPORT_SHARED", ROOT.parent / "shared"))
@@ -15,3 +20,11 @@ os.environ.setdefault(
     "HOMEPORT_ARGOCD_MANIFEST", str(SHARED / "upstream" / "argo-cd-v3.5.1" / "install.yaml")
 )
 os.environ.setdefault("HOMEPORT_TOOLS", str(Path.home() / ".cache" / "homeport-tools"))
+
+
+@pytest.fixture(scope="session")
+def goyaml() -> Iterator[GoYaml]:
+    """Go's YAML decoder (sigs.k8s.io/yaml), one process for the whole session."""
+    dec = GoYaml()
+    yield dec
+    dec.close()

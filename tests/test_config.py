@@ -316,6 +316,80 @@ def test_values_the_platform_would_reject_are_config_errors(extra: str, expected
     assert any(line.startswith(expected) for line in lines), lines
 
 
+AGE = "age1" + "q" * 58
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # A batch/v1 CronJob takes five fields: the API server refuses seconds.
+        (
+            f"backup:\n  platform:\n    recipients: [{AGE}]\n    schedule: '0 0 2 * * *'\n",
+            'homeport.yaml:8: backup.platform.schedule: "0 0 2 * * *" is not a cron schedule '
+            'such as "0 3 * * *": has 6 fields; a Kubernetes CronJob takes five',
+        ),
+        (
+            f"backup:\n  platform:\n    recipients: [{AGE}]\n    schedule: '61 2 * * *'\n",
+            'homeport.yaml:8: backup.platform.schedule: "61 2 * * *" is not a cron schedule '
+            'such as "0 3 * * *": minute "61" is outside 0-59',
+        ),
+        (
+            f"backup:\n  platform:\n    recipients: [{AGE}]\n    schedule: '@every'\n",
+            "homeport.yaml:8: backup.platform.schedule",
+        ),
+        # CNPG takes six fields, seconds first; five are converted, seven are nothing.
+        (
+            "backup:\n  s3:\n    endpoint: https://s3.example.com\n    bucket: b\n"
+            "    schedule: '0 0 3 * * * *'\n",
+            "homeport.yaml:9: backup.s3.schedule",
+        ),
+        (
+            "backup:\n  s3:\n    endpoint: https://s3.example.com\n    bucket: b\n"
+            "    schedule: '0 0 3 * * 7'\n",
+            'homeport.yaml:9: backup.s3.schedule: "0 0 3 * * 7" is not a cron schedule such as '
+            '"0 3 * * *": day of week "7" is outside 0-6',
+        ),
+    ],
+)
+def test_cron_schedules_take_the_form_their_consumer_parses(extra: str, expected: str) -> None:
+    lines = problems(BASE + extra)
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+def test_cron_schedules_accepted_where_the_consumer_takes_them() -> None:
+    """Negative control: the forms each consumer does take still pass."""
+    for schedule in ("0 2 * * *", "@daily", "@every 6h", "*/15 1-5 * jan,JUL MON-FRI", "0 2 ? * 0"):
+        cfg = parse_config(
+            BASE + f"backup:\n  platform:\n    recipients: [{AGE}]\n    schedule: '{schedule}'\n"
+        )
+        assert cfg.backup.platform is not None and cfg.backup.platform.schedule == schedule
+    for schedule in ("0 3 * * *", "30 0 3 * * *", "@weekly"):
+        cfg = parse_config(
+            BASE + "backup:\n  s3:\n    endpoint: https://s3.example.com\n    bucket: b\n"
+            f"    schedule: '{schedule}'\n"
+        )
+        assert cfg.backup.s3 is not None and cfg.backup.s3.schedule == schedule
+
+
+STORAGE_APP = (
+    "apps:\n  - name: db\n    image: a/b:1\n    port: 80\n    storage: {size: 1Gi, path: /data}\n"
+)
+
+
+def test_storage_with_autoscale_is_refused() -> None:
+    """An HPA (min 2 by default) would run several pods on one ReadWriteOnce volume."""
+    for extra in ("    autoscale: {}\n", "    replicas: 1\n    autoscale: {min_replicas: 1}\n"):
+        lines = problems(BASE + STORAGE_APP + extra)
+        assert any(
+            line.startswith("homeport.yaml:1")
+            and ': apps[0].autoscale: app "db" has storage and autoscale' in line
+            for line in lines
+        ), lines
+    # Negative control: one fixed replica with storage is fine.
+    cfg = parse_config(BASE + STORAGE_APP + "    replicas: 1\n")
+    assert cfg.apps[0].storage is not None and cfg.apps[0].autoscale is None
+
+
 def test_empty_sections_mean_defaults_and_numbers_are_quantities() -> None:
     cfg = parse_config(
         BASE

@@ -24,6 +24,7 @@ from pydantic import (
 from homeport import yamlio
 from homeport.errors import ConfigError, ConfigProblem
 from homeport.names import LABEL, check_image, normalize_domain, parse_duration
+from homeport.schedules import cron_problem
 from homeport.versions import SUPPORTED_KUBERNETES
 
 SCHEMA_URL = (
@@ -289,7 +290,11 @@ class App(_Model):
         "VAR: key (written with `homeport secret set <name>-env --namespace <name>`).",
     )
     resources: Resources = Field(default_factory=Resources, description="Requests and limits.")
-    storage: Storage | None = Field(None, description="Persistent volume, if the app needs one.")
+    storage: Storage | None = Field(
+        None,
+        description="Persistent ReadWriteOnce volume, if the app needs one: one pod mounts it "
+        "(replicas: 1, no autoscale).",
+    )
     health_path: str | None = Field(
         None, description="HTTP path for probes; default: a TCP check on the port."
     )
@@ -546,13 +551,12 @@ class Components(_Model):
     demo_apps: DemoAppsComponent = Field(default_factory=DemoAppsComponent)
 
 
-def _check_cron(v: str) -> str:
-    fields = v.split()
-    if not (
-        re.match(r"^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$", v.strip())
-        or (len(fields) in (5, 6) and all(re.match(r"^[0-9A-Za-z*/,?-]+$", f) for f in fields))
-    ):
-        raise ValueError(f'"{v}" is not a cron schedule such as "0 3 * * *"')
+def _check_cron(v: str, *, seconds: bool = False) -> str:
+    # Five fields for a Kubernetes CronJob; CNPG's ScheduledBackup also takes six (seconds).
+    six = seconds and len(v.split()) == 6
+    problem = cron_problem(v, seconds=six)
+    if problem:
+        raise ValueError(f'"{v}" is not a cron schedule such as "0 3 * * *": {problem}')
     return v
 
 
@@ -563,7 +567,11 @@ class S3Backup(_Model):
     bucket: str = Field(description="Bucket name.")
     region: str | None = Field(None, description="Region, when the store needs one.")
     path: str = Field("homeport", description="Prefix inside the bucket.")
-    schedule: str = Field("0 3 * * *", description="Cron schedule of the backups.")
+    schedule: str = Field(
+        "0 3 * * *",
+        description="Cron schedule of the database backups: five fields, or six with "
+        "seconds first (CloudNativePG's form).",
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -575,7 +583,7 @@ class S3Backup(_Model):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str) -> str:
-        return _check_cron(v)
+        return _check_cron(v, seconds=True)
 
 
 class PlatformBackup(_Model):
@@ -586,7 +594,11 @@ class PlatformBackup(_Model):
         description="age public keys (age1...) the archives are encrypted to; the matching "
         "identities never enter the cluster.",
     )
-    schedule: str = Field("0 2 * * *", description="Cron schedule of the backups.")
+    schedule: str = Field(
+        "0 2 * * *",
+        description="Cron schedule of the backup CronJob: five fields or a descriptor "
+        "such as @daily.",
+    )
     storage: str = Field("2Gi", description="Size of the volume holding the archives.")
     storage_class: str | None = Field(None, description="StorageClass; default: the cluster's.")
 
@@ -749,7 +761,19 @@ def _semantic_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...],
                     f'app "{app.name}" asks for sso but components.authentik is disabled',
                 )
             )
-        if app.storage is not None and app.replicas > 1:
+        if app.storage is not None and app.autoscale is not None:
+            # The HPA owns the replica count (min 2 by default), and every pod would
+            # mount the one ReadWriteOnce volume.
+            if app.autoscale.max_replicas > 1:
+                out.append(
+                    (
+                        ("apps", i, "autoscale"),
+                        f'app "{app.name}" has storage and autoscale (up to '
+                        f"{app.autoscale.max_replicas} replicas); a ReadWriteOnce volume "
+                        "serves one pod: remove autoscale",
+                    )
+                )
+        elif app.storage is not None and app.replicas > 1:
             out.append(
                 (
                     ("apps", i, "storage"),

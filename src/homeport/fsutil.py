@@ -1,10 +1,20 @@
-"""Atomic file writes: readers see the old content or the new, never half of either."""
+"""Atomic file writes, and the lock every command that writes the GitOps tree holds.
+
+Readers of an atomic write see the old content or the new, never half of either.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from homeport.errors import UsageError
 
 
 def atomic_write(path: Path, data: bytes | str, *, mode: int | None = 0o644) -> None:
@@ -34,3 +44,57 @@ def atomic_write(path: Path, data: bytes | str, *, mode: int | None = 0o644) -> 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# Locks held, by directory and thread, with their depth: a command that holds the lock and
+# calls another writer (app add -> render) must not wait for itself.
+_HELD: dict[tuple[str, int], tuple[int, int]] = {}
+
+
+@contextlib.contextmanager
+def tree_lock(tree: Path, *, timeout: float = 60.0) -> Iterator[None]:
+    """Hold the lock every command that writes the GitOps tree takes.
+
+    The lock is an ``flock`` on the tree's parent directory, which stays put while
+    render swaps the tree itself in and out, and leaves no file behind to commit.
+    Re-entrant within one thread.
+
+    Args:
+        tree: The tree directory (it need not exist yet).
+        timeout: Seconds to wait for another command to finish.
+
+    Raises:
+        UsageError: Another command held the lock for longer than ``timeout``.
+    """
+    parent = Path(tree).absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    key = (str(parent.resolve()), threading.get_ident())
+    if key in _HELD:
+        fd, depth = _HELD[key]
+        _HELD[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            _HELD[key] = (fd, _HELD[key][1] - 1)
+        return
+    fd = os.open(key[0], os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise UsageError(
+                        f"{tree}: another homeport command is writing this tree; try again "
+                        "when it has finished"
+                    ) from None
+                time.sleep(0.05)
+        _HELD[key] = (fd, 1)
+        try:
+            yield
+        finally:
+            del _HELD[key]
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock

@@ -29,6 +29,7 @@ from pathlib import Path
 from homeport import plaintext, yamlio
 from homeport.config import HomeportConfig
 from homeport.errors import PlaintextSecretError, RenderError
+from homeport.fsutil import tree_lock
 from homeport.platform import (
     apps,
     argocd,
@@ -251,12 +252,14 @@ class WriteResult:
         changed: Files whose content changed.
         removed: Files render wrote before and the config no longer asks for.
         unchanged: Files already up to date.
+        check_code: What the check of the written tree returned (0: passed or not run).
     """
 
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    check_code: int = 0
 
     @property
     def total_changes(self) -> int:
@@ -341,42 +344,95 @@ def _check_out_dir(out: Path) -> None:
             )
 
 
-def write_tree(tree: RenderedTree, out: Path, *, _fail_after: int | None = None) -> WriteResult:
-    """Write a rendered tree into ``out`` atomically.
+class TreeCheckFailed(RenderError):
+    """The staged tree failed its check, so it was not written (``--force`` writes anyway).
 
-    Files render does not own (sealed secrets, the user's own files) are carried over
-    untouched; files it rendered before and no longer renders are removed.
+    Attributes:
+        exit_code: The check's exit code.
+    """
+
+    def __init__(self, out: Path, code: int, message: str = "") -> None:
+        super().__init__(
+            message
+            or f"{out}: the rendered tree fails its check; nothing was written "
+            "(fix the findings above, or --force to write it anyway)"
+        )
+        self.exit_code = code
+
+
+# Runs on the staged tree before it replaces the old one: 0 when it may be written.
+Verify = Callable[[Path], int]
+
+
+def _carry_over(out: Path, tmp: Path, owned_before: set[str]) -> None:
+    """Copy everything render does not own from ``out`` into ``tmp``, byte for byte.
+
+    A symbolic link (a ``secrets/`` kept elsewhere, say) is copied as the link: following
+    it would copy what it points to, or, for a directory, drop it.
+    """
+    for src in sorted(out.rglob("*")):  # rglob yields a linked directory, never its contents
+        rel = src.relative_to(out).as_posix()
+        if rel in owned_before or rel == OWNED_FILE:
+            continue
+        if src.is_dir() and not src.is_symlink():
+            continue  # created as its files need it
+        dst = tmp / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def write_tree(
+    tree: RenderedTree,
+    out: Path,
+    *,
+    verify: Verify | None = None,
+    force: bool = False,
+    _fail_after: int | None = None,
+) -> WriteResult:
+    """Write a rendered tree into ``out`` atomically, under the tree lock.
+
+    Files render does not own (sealed secrets, the user's own files, symbolic links) are
+    carried over untouched; files it rendered before and no longer renders are removed.
+    The new tree is staged next to ``out`` and, when ``verify`` is given, checked there
+    before it replaces the old one.
 
     Args:
         tree: The rendered tree.
         out: The tree directory (created if missing).
+        verify: Called with the staged tree (or with ``out`` when nothing changes); a
+            non-zero return stops the write unless ``force``.
+        force: Write even when ``verify`` fails.
         _fail_after: Test hook: raise after writing this many files (simulates a crash).
 
     Returns:
-        What changed.
+        What changed; ``check_code`` holds what ``verify`` returned.
 
     Raises:
+        TreeCheckFailed: ``verify`` failed and ``force`` is false (``out`` is untouched).
         RenderError: ``out`` is unsafe to write, or writing failed (``out`` is then untouched).
+        UsageError: Another command kept the tree locked.
     """
     out = out.absolute()
+    with tree_lock(out):
+        return _write_locked(tree, out, verify, force, _fail_after)
+
+
+def _write_locked(
+    tree: RenderedTree, out: Path, verify: Verify | None, force: bool, _fail_after: int | None
+) -> WriteResult:
     _recover(out)
     _check_out_dir(out)
     result = plan(tree, out)
     owned_before = read_owned(out)
     if result.total_changes == 0 and owned_before == set(tree.files):
-        return result  # already up to date: touch nothing
+        # Already up to date: touch nothing, but still say whether the tree passes.
+        result.check_code = verify(out) if verify is not None else 0
+        return result
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.homeport-", dir=out.parent))
     try:
         if out.exists():
-            # Carry over everything render does not own, byte for byte.
-            for src in sorted(out.rglob("*")):
-                rel = src.relative_to(out).as_posix()
-                if rel in owned_before or rel == OWNED_FILE or src.is_dir():
-                    continue
-                dst = tmp / rel
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dst, follow_symlinks=False)
+            _carry_over(out, tmp, owned_before)
         for n, (rel, text) in enumerate(tree.files.items()):
             if _fail_after is not None and n >= _fail_after:
                 raise OSError("injected failure")
@@ -389,6 +445,10 @@ def write_tree(tree: RenderedTree, out: Path, *, _fail_after: int | None = None)
             _OWNED_HEADER + "".join(f"{rel}\n" for rel in tree.files), encoding="utf-8"
         )
         os.chmod(tmp, 0o755)
+        if verify is not None:
+            result.check_code = verify(tmp)
+            if result.check_code and not force:
+                raise TreeCheckFailed(out, result.check_code)
         old = out.with_name(out.name + _OLD_SUFFIX)
         if out.exists():
             os.replace(out, old)

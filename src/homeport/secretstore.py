@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from homeport import yamlio
 from homeport.config import HomeportConfig
 from homeport.errors import SealError, UsageError
-from homeport.fsutil import atomic_write
+from homeport.fsutil import atomic_write, tree_lock
 from homeport.plaintext import guard_no_plaintext
 from homeport.platform import secrets as psec
 from homeport.platform.secrets import SECRETS_DIR, PlatformSecret
@@ -185,7 +185,7 @@ def _check_sealed(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 def write_sealed(tree: Path, sealed: dict[str, Any], *, replace: bool = False) -> tuple[Path, str]:
-    """Write a SealedSecret into the tree, atomically.
+    """Write a SealedSecret into the tree, atomically, under the tree lock.
 
     Args:
         tree: The GitOps tree.
@@ -203,16 +203,18 @@ def write_sealed(tree: Path, sealed: dict[str, Any], *, replace: bool = False) -
     namespace, name = _check_sealed(sealed)
     path = secret_path(tree, namespace, name)
     text = yamlio.dump(sealed)
-    status = "created"
-    if path.exists():
-        if path.read_text(encoding="utf-8") == text:
-            return path, "unchanged"
-        if not replace:
-            raise SecretExistsError(
-                f"{path}: a sealed secret {namespace}/{name} already exists; not overwriting it"
-            )
-        status = "replaced"
-    atomic_write_text(path, text)
+    # Under the tree lock: a render swapping the tree meanwhile would drop this file.
+    with tree_lock(tree):
+        status = "created"
+        if path.exists():
+            if path.read_text(encoding="utf-8") == text:
+                return path, "unchanged"
+            if not replace:
+                raise SecretExistsError(
+                    f"{path}: a sealed secret {namespace}/{name} already exists; not overwriting it"
+                )
+            status = "replaced"
+        atomic_write_text(path, text)
     return path, status
 
 
@@ -568,10 +570,11 @@ def plan_platform_secrets(
 
 
 def write_planned(tree: Path, planned: list[PlannedSecret]) -> None:
-    """Write what :func:`plan_platform_secrets` decided (each file atomically)."""
-    for p in planned:
-        if p.sealed is not None:
-            write_sealed(tree, p.sealed, replace=True)
+    """Write what :func:`plan_platform_secrets` decided (each file atomically, under the lock)."""
+    with tree_lock(tree):
+        for p in planned:
+            if p.sealed is not None:
+                write_sealed(tree, p.sealed, replace=True)
 
 
 __all__ = [

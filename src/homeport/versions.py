@@ -80,6 +80,10 @@ SUPPORTED_KUBERNETES = ("1.34", "1.35", "1.36")
 KUBERNETES_VERSION = "v1.36.3"
 # renovate: datasource=go depName=go.etcd.io/etcd/server/v3
 ETCD_VERSION = "v3.6.16"
+# The YAML decoder Kubernetes, Argo CD and Helm read manifests with; the tests' oracle
+# for what homeport writes (tools/goyaml, built by scripts/build-tools.sh).
+# renovate: datasource=go depName=sigs.k8s.io/yaml
+SIGS_YAML_VERSION = "v1.6.0"
 
 CHARTS: dict[str, Chart] = {
     "traefik": Chart(

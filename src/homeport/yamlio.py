@@ -26,6 +26,20 @@ _TOP_ORDER = ("apiVersion", "kind", "metadata")
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER: Any = yaml.resolver.Resolver()
 _PLAIN_OK = re.compile(r"^[A-Za-z0-9_/$(][A-Za-z0-9_./@$%+=(),~^: -]*$")
+# What go.yaml.in/yaml/v2 (under sigs.k8s.io/yaml: Kubernetes, Argo CD, Helm) resolves as a
+# number once it has dropped every "_": strconv.ParseInt/ParseUint with base 0 (0x, 0o, 0b,
+# leading-0 octal), its float pattern (``1e3``, ``.5``, ``1.``, no exponent sign needed), and
+# digit strings such as ``08`` that fail as octal but match the float pattern. Wider than
+# Go where Go's range checks fail (``1e400``): quoting those too costs nothing.
+_GO_NUMBER = re.compile(
+    r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+"
+    r"|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)"
+)
+
+
+def _go_reads_as_number(value: str) -> bool:
+    """True when Go's YAML reads the plain scalar ``value`` as an int or float."""
+    return value[:1] in "+-.0123456789" and bool(_GO_NUMBER.fullmatch(value.replace("_", "")))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -37,8 +51,10 @@ def _scalar(value: str) -> str:
         and " -" not in value
         and ": " not in value
         and not value.endswith(":")
-        # Go's YAML 1.1 readers (kubectl, kubeseal) take a lone y/n as a boolean.
+        # Go's YAML 1.1 readers (kubectl, kubeseal) take a lone y/n as a boolean
+        # and 1e3, 0o17, 08 as numbers, where PyYAML sees strings.
         and value not in ("y", "Y", "n", "N")
+        and not _go_reads_as_number(value)
         and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"
     ):
         return value
@@ -148,7 +164,8 @@ def dump(obj: Any) -> str:
 
     Block style, two-space indent, lists indented under their key, keys in the order
     the code built them (``apiVersion``, ``kind``, ``metadata`` first). Strings are
-    plain when YAML reads them back unchanged, else double-quoted; multi-line strings
+    plain when both PyYAML and Go's YAML (sigs.k8s.io/yaml) read them back unchanged,
+    else double-quoted; multi-line strings
     are literal blocks.
 
     Args:

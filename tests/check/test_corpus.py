@@ -51,6 +51,21 @@ def _cnpg(t: Tree, db_name: str) -> None:
     ]
 
 
+def cronjob(t: Tree, schedule: str) -> dict[str, Any]:
+    """A CronJob running the web pod's template on ``schedule``."""
+    pod = web(t, "Deployment")["spec"]["template"]
+    spec = {**pod["spec"], "restartPolicy": "OnFailure"}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "nightly", "namespace": "web"},
+        "spec": {
+            "schedule": schedule,
+            "jobTemplate": {"spec": {"template": {**pod, "spec": spec}}},
+        },
+    }
+
+
 CASES = [
     # -- YAML and schemas ---------------------------------------------------------------
     Case(
@@ -136,6 +151,13 @@ CASES = [
         WEB,
         "apiVersion: v1",
         after="kind: IngressRoute",
+    ),
+    Case(
+        "cronjob-six-fields",
+        _set(lambda t: t[WEB].append(cronjob(t, "0 0 2 * * *"))),
+        "HP-S007",
+        WEB,
+        'schedule: "0 0 2 * * *"',
     ),
     # -- references ---------------------------------------------------------------------
     Case(
@@ -507,6 +529,16 @@ def test_corpus(case: Case, tmp_path: Path) -> None:
     assert hit.severity == RULES[case.rule].severity
     assert hit.doc_url == RULES[case.rule].doc_url
     assert report.exit_code(strict=True) == 1
+
+
+def test_cronjob_schedules_five_fields_pass_six_fail(tmp_path: Path) -> None:
+    """Negative control for HP-S007: five fields and descriptors pass, seconds do not."""
+    for schedule, bad in (("0 2 * * *", False), ("@daily", False), ("0 0 2 * * *", True)):
+        tree = base_tree()
+        tree[WEB].append(cronjob(tree, schedule))
+        root = write_tree(tmp_path / schedule.replace(" ", "_"), tree)
+        rules = {f.rule_id for f in check_tree(root).findings}
+        assert ("HP-S007" in rules) == bad, (schedule, rules)
 
 
 def test_opt_out_with_reason_silences_the_rule(tmp_path: Path) -> None:

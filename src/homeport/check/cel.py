@@ -11,7 +11,15 @@ Supported CEL subset (enough for every rule in the pinned CRDs):
 * ``has(self.field)``, ``size(x)`` and the methods ``x.size()``, ``startsWith``,
   ``endsWith``, ``contains``, ``matches`` (Python ``re.search``);
 * operators ``!``, unary ``-``, ``* / %``, ``+ -``, ``< <= > >= == !=``, ``in``,
-  ``&&``, ``||`` and ``c ? a : b``.
+  ``&&``, ``||`` and ``c ? a : b``;
+* ``duration(s)`` with ``getHours()``, ``getMinutes()``, ``getSeconds()``,
+  ``getMilliseconds()``.
+
+Semantics follow cel-go as the API server runs it, proven against a real kube-apiserver
+(tests/cluster/test_cel_oracle.py): ``||`` and ``&&`` absorb an error on either side when the
+other side decides the result (``true || error`` and ``error || true`` are both true);
+integers are 64-bit, overflow is an error, ``/`` and ``%`` truncate toward zero; there is no
+mixed int/double arithmetic; ``==`` between different types is false, ordering them an error.
 
 Rules outside the subset, and transition rules (those that use ``oldSelf``, which
 cannot fail on create), are skipped; :func:`validate` reports how many were skipped.
@@ -20,6 +28,7 @@ cannot fail on create), are skipped; :func:`validate` reports how many were skip
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,9 +110,31 @@ def apply_defaults(schema: Obj, value: Any) -> Any:
 
 # -- tokenizer ----------------------------------------------------------------------------
 _TOKEN = re.compile(
-    r"\s*(?:(?P<num>\d+\.\d+|\d+)[uU]?|(?P<str>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+    r"\s*(?:(?P<num>0[xX][0-9a-fA-F]+|\d+\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+)(?P<u>[uU]?)"
+    r"|(?P<str>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
     r"|(?P<id>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>&&|\|\||==|!=|<=|>=|[-+*/%<>!?:.,()\[\]]))"
 )
+
+
+_ESCAPE = re.compile(
+    r"\\(?:([\\'\"`?abfnrtv])|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([0-3][0-7]{2}))"
+)
+_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _unescape(body: str) -> str:
+    """Decode CEL string escapes (``unicode_escape`` would mangle non-ASCII text)."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1):
+            return _SIMPLE.get(m.group(1), m.group(1))
+        code = m.group(2) or m.group(3) or m.group(4)
+        return chr(int(code, 16)) if code else chr(int(m.group(5), 8))
+
+    out = _ESCAPE.sub(one, body)
+    if "\\" in _ESCAPE.sub("", body):
+        raise CelUnsupported("unknown escape in a string literal")
+    return out
 
 
 def _tokens(src: str) -> list[tuple[str, Any]]:
@@ -117,10 +148,14 @@ def _tokens(src: str) -> list[tuple[str, Any]]:
         pos = m.end()
         if m.group("num") is not None:
             n = m.group("num")
-            out.append(("lit", float(n) if "." in n else int(n)))
+            if m.group("u"):
+                raise CelUnsupported("unsigned integers")
+            if n[:2] in ("0x", "0X"):
+                out.append(("lit", int(n, 16)))
+            else:
+                out.append(("lit", float(n) if "." in n or "e" in n or "E" in n else int(n)))
         elif m.group("str") is not None:
-            s = m.group("str")[1:-1]
-            out.append(("lit", bytes(s, "utf-8").decode("unicode_escape")))
+            out.append(("lit", _unescape(m.group("str")[1:-1])))
         elif m.group("id") is not None:
             ident = m.group("id")
             lits = {"true": True, "false": False, "null": None}
@@ -165,7 +200,7 @@ class _Parser:
         while self.peek("||"):
             self.pos += 1
             right = self.and_()
-            left = (lambda lf, rf: lambda e: _bool(lf(e)) or _bool(rf(e)))(left, right)
+            left = _logic(left, right, decides=True)
         return left
 
     def and_(self) -> Fn:
@@ -173,30 +208,30 @@ class _Parser:
         while self.peek("&&"):
             self.pos += 1
             right = self.rel()
-            left = (lambda lf, rf: lambda e: _bool(lf(e)) and _bool(rf(e)))(left, right)
+            left = _logic(left, right, decides=False)
         return left
 
     def rel(self) -> Fn:
         left = self.add()
         ops: dict[str, Callable[[Any, Any], bool]] = {
-            "==": lambda a, b: bool(a == b),
-            "!=": lambda a, b: bool(a != b),
-            "<": lambda a, b: bool(a < b),
-            "<=": lambda a, b: bool(a <= b),
-            ">": lambda a, b: bool(a > b),
-            ">=": lambda a, b: bool(a >= b),
+            "==": _eq,
+            "!=": lambda a, b: not _eq(a, b),
+            "<": lambda a, b: _order(a, b) < 0,
+            "<=": lambda a, b: _order(a, b) <= 0,
+            ">": lambda a, b: _order(a, b) > 0,
+            ">=": lambda a, b: _order(a, b) >= 0,
         }
         while True:
             t = self.toks[self.pos]
             if t[0] == "op" and t[1] in ops:
                 op = ops[t[1]]
             elif t == ("id", "in"):
-                op = lambda a, b: a in b  # noqa: E731
+                op = _in
             else:
                 return left
             self.pos += 1
             right = self.add()
-            left = (lambda lf, rf, o: lambda e: _cmp(o, lf(e), rf(e)))(left, right, op)
+            left = (lambda lf, rf, o: lambda e: o(lf(e), rf(e)))(left, right, op)
 
     def add(self) -> Fn:
         left = self.mul()
@@ -204,10 +239,8 @@ class _Parser:
             op = self.toks[self.pos][1]
             self.pos += 1
             right = self.mul()
-            if op == "+":
-                left = (lambda lf, rf: lambda e: lf(e) + rf(e))(left, right)
-            else:
-                left = (lambda lf, rf: lambda e: lf(e) - rf(e))(left, right)
+            f = _add if op == "+" else _sub
+            left = (lambda lf, rf, g: lambda e: g(lf(e), rf(e)))(left, right, f)
         return left
 
     def mul(self) -> Fn:
@@ -216,11 +249,7 @@ class _Parser:
             op = self.toks[self.pos][1]
             self.pos += 1
             right = self.unary()
-            fn: Callable[[Any, Any], Any] = {
-                "*": lambda a, b: a * b,
-                "/": lambda a, b: a // b if isinstance(a, int) else a / b,
-                "%": lambda a, b: a % b,
-            }[op]
+            fn: Callable[[Any, Any], Any] = {"*": _mul, "/": _div, "%": _mod}[op]
             left = (lambda lf, rf, f: lambda e: f(lf(e), rf(e)))(left, right, fn)
         return left
 
@@ -232,7 +261,7 @@ class _Parser:
         if self.peek("-"):
             self.pos += 1
             inner = self.unary()
-            return lambda e: -inner(e)
+            return lambda e: _neg(inner(e))
         return self.postfix()
 
     def postfix(self) -> Fn:
@@ -269,16 +298,28 @@ class _Parser:
     def method(self, target: Fn, name: str) -> Fn:
         args = self.args()
         methods: dict[str, Callable[..., Any]] = {
-            "size": lambda t: len(t),
-            "startsWith": lambda t, a: t.startswith(a),
-            "endsWith": lambda t, a: t.endswith(a),
-            "contains": lambda t, a: a in t,
-            "matches": lambda t, a: re.search(a, t) is not None,
+            "size": _size,
+            "startsWith": lambda t, a: _strs(t, a) and t.startswith(a),
+            "endsWith": lambda t, a: _strs(t, a) and t.endswith(a),
+            "contains": lambda t, a: _strs(t, a) and a in t,
+            "matches": lambda t, a: _strs(t, a) and _search(a, t),
+            "getHours": lambda t: _duration_part(t, 3600 * 10**9),
+            "getMinutes": lambda t: _duration_part(t, 60 * 10**9),
+            "getSeconds": lambda t: _duration_part(t, 10**9),
+            "getMilliseconds": lambda t: _duration_part(t, 10**6),
         }
         if name not in methods:
             raise CelUnsupported(f"method {name}() is not supported")
         f = methods[name]
-        return lambda e: f(target(e), *(a(e) for a in args))
+
+        def call(e: Obj) -> Any:
+            values = [target(e), *(a(e) for a in args)]
+            try:
+                return f(*values)
+            except TypeError:  # wrong number of arguments: no such overload
+                raise CelError(f"no matching overload for {name}()") from None
+
+        return call
 
     def primary(self) -> Fn:
         kind, val = self.toks[self.pos]
@@ -308,7 +349,10 @@ class _Parser:
                 return target
             if val == "size" and self.peek("("):
                 (arg,) = self.args()
-                return lambda e: len(arg(e))
+                return lambda e: _size(arg(e))
+            if val == "duration" and self.peek("("):
+                (arg,) = self.args()
+                return lambda e: _parse_duration(arg(e))
             if val in ("self", "oldSelf"):
                 if val == "oldSelf":
                     raise CelUnsupported("transition rule (oldSelf)")
@@ -334,22 +378,253 @@ class _Parser:
             cur = base(e)
             for n in names[:-1]:
                 cur = _select(cur, n)
-            return isinstance(cur, dict) and names[-1] in cur
+            if not isinstance(cur, dict):
+                raise CelError("has() needs a map or object")
+            return names[-1] in cur
 
         return fn
 
 
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
-        raise CelError(f"expected a boolean, got {type(v).__name__}")
+        raise CelError(f"no matching overload: expected bool, got {_type(v)}")
     return v
 
 
-def _cmp(op: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
-    try:
-        return op(a, b)
-    except TypeError as exc:
-        raise CelError(str(exc)) from None
+# Evaluation errors of any operand: CEL's error values. ``||`` and ``&&`` absorb them when
+# the other operand decides the result.
+_ERRORS = (CelError, TypeError, ValueError, ZeroDivisionError, OverflowError, re.error)
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _logic(left: Fn, right: Fn, *, decides: bool) -> Fn:
+    """``||`` (``decides=True``) or ``&&`` (``decides=False``), commutative in errors.
+
+    CEL evaluates both sides; the value that decides the operator (true for ``||``, false
+    for ``&&``) wins over an error on the other side, whichever side it is on.
+    """
+
+    def side(f: Fn, e: Obj) -> bool | BaseException:
+        try:
+            return _bool(f(e))
+        except _ERRORS as exc:
+            return exc
+
+    def fn(e: Obj) -> bool:
+        a = side(left, e)
+        if a is decides:
+            return decides
+        b = side(right, e)
+        if b is decides:
+            return decides
+        for v in (a, b):
+            if isinstance(v, BaseException):
+                raise v
+        return not decides
+
+    return fn
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _int(v: int) -> int:
+    if not _INT_MIN <= v <= _INT_MAX:
+        raise CelError("integer overflow")
+    return v
+
+
+def _eq(a: Any, b: Any) -> bool:
+    """CEL equality: numbers by value across int and double, other types only with their own."""
+    if _is_num(a) and _is_num(b):
+        return bool(a == b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_eq(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_eq(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _order(a: Any, b: Any) -> int:
+    """Compare for ``< <= > >=``: numbers, strings, booleans, durations; else an error."""
+    same = (
+        (_is_num(a) and _is_num(b))
+        or (isinstance(a, str) and isinstance(b, str))
+        or (isinstance(a, bool) and isinstance(b, bool))
+        or (isinstance(a, _Duration) and isinstance(b, _Duration))
+    )
+    if not same:
+        raise CelError(f"no matching overload for ordering {_type(a)} and {_type(b)}")
+    return int(a > b) - int(a < b)
+
+
+def _in(a: Any, b: Any) -> bool:
+    if isinstance(b, list):
+        return any(_eq(a, x) for x in b)
+    if isinstance(b, dict):
+        return any(_eq(a, k) for k in b)
+    raise CelError(f"no matching overload for 'in' {_type(b)}")
+
+
+def _type(v: Any) -> str:
+    if v is None:
+        return "null"
+    return {bool: "bool", int: "int", float: "double", str: "string", list: "list"}.get(
+        type(v), "map" if isinstance(v, dict) else type(v).__name__
+    )
+
+
+def _arith(op: str, a: Any, b: Any) -> str:
+    """The kind both operands share (``int``, ``double``, ...) or an error: no mixing."""
+    ta, tb = _type(a), _type(b)
+    if ta != tb:
+        raise CelError(f"no matching overload for {ta} {op} {tb}")
+    return ta
+
+
+def _add(a: Any, b: Any) -> Any:
+    t = _arith("+", a, b)
+    if t == "int":
+        return _int(a + b)
+    if t in ("double", "string", "list"):
+        return a + b
+    if t == "Duration":
+        return _Duration(_int(a.ns + b.ns))
+    raise CelError(f"no matching overload for {t} + {t}")
+
+
+def _sub(a: Any, b: Any) -> Any:
+    t = _arith("-", a, b)
+    if t == "int":
+        return _int(a - b)
+    if t == "double":
+        return a - b
+    if t == "Duration":
+        return _Duration(_int(a.ns - b.ns))
+    raise CelError(f"no matching overload for {t} - {t}")
+
+
+def _mul(a: Any, b: Any) -> Any:
+    t = _arith("*", a, b)
+    if t == "int":
+        return _int(a * b)
+    if t == "double":
+        return a * b
+    raise CelError(f"no matching overload for {t} * {t}")
+
+
+def _div(a: Any, b: Any) -> Any:
+    t = _arith("/", a, b)
+    if t == "int":
+        if b == 0:
+            raise CelError("division by zero")
+        q = abs(a) // abs(b)  # truncate toward zero, as Go does
+        return _int(q if (a < 0) == (b < 0) else -q)
+    if t == "double":
+        if b == 0:
+            return (
+                math.nan
+                if a == 0 or math.isnan(a)
+                else math.copysign(math.inf, a) * (math.copysign(1.0, b))
+            )
+        return a / b
+    raise CelError(f"no matching overload for {t} / {t}")
+
+
+def _mod(a: Any, b: Any) -> Any:
+    t = _arith("%", a, b)
+    if t != "int":
+        raise CelError(f"no matching overload for {t} % {t}")
+    if b == 0:
+        raise CelError("modulus by zero")
+    r = abs(a) % abs(b)  # the sign of the dividend, as Go's %
+    return -r if a < 0 else r
+
+
+def _neg(a: Any) -> Any:
+    if _is_int(a):
+        return _int(-a)
+    if isinstance(a, float):
+        return -a
+    raise CelError(f"no matching overload for -{_type(a)}")
+
+
+def _size(v: Any) -> int:
+    if isinstance(v, (str, list, dict)):
+        return len(v)
+    raise CelError(f"no matching overload for size({_type(v)})")
+
+
+def _strs(*values: Any) -> bool:
+    if not all(isinstance(v, str) for v in values):
+        raise CelError("no matching overload: expected strings")
+    return True
+
+
+def _search(pattern: str, text: str) -> bool:
+    return re.search(pattern, text) is not None
+
+
+@dataclass(frozen=True, order=True)
+class _Duration:
+    """A CEL ``google.protobuf.Duration``, in nanoseconds."""
+
+    ns: int
+
+
+_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NS = {
+    "ns": 1,
+    "us": 10**3,
+    "µs": 10**3,
+    "μs": 10**3,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+
+
+def _parse_duration(v: Any) -> _Duration:
+    """``duration(string)``: Go's ``time.ParseDuration`` syntax (``1h30m``, ``1.5s``, ``-2ms``)."""
+    if isinstance(v, _Duration):
+        return v
+    if not isinstance(v, str):
+        raise CelError(f"no matching overload for duration({_type(v)})")
+    text = v
+    sign = -1 if text.startswith("-") else 1
+    text = text.lstrip("+-") if text[:1] in "+-" else text
+    if text == "0":
+        return _Duration(0)
+    if not text:
+        raise CelError(f'invalid duration "{v}"')
+    total = 0
+    pos = 0
+    while pos < len(text):
+        m = _DURATION_PART.match(text, pos)
+        if not m or m.group(1) in ("", "."):
+            raise CelError(f'invalid duration "{v}"')
+        whole, _, frac = m.group(1).partition(".")
+        unit = _UNIT_NS[m.group(2)]
+        total += int(whole or "0") * unit
+        if frac:
+            total += int(frac) * unit // 10 ** len(frac)  # Go truncates the fraction too
+        pos = m.end()
+    return _Duration(_int(sign * total))
+
+
+def _duration_part(d: Any, unit: int) -> int:
+    if not isinstance(d, _Duration):
+        raise CelError(f"no matching overload for {_type(d)}")
+    q = abs(d.ns) // unit
+    return q if d.ns >= 0 else -q
 
 
 def _select(v: Any, name: str) -> Any:
@@ -359,10 +634,18 @@ def _select(v: Any, name: str) -> Any:
 
 
 def _index(v: Any, i: Any) -> Any:
-    try:
-        return v[i]
-    except (KeyError, IndexError, TypeError):
-        raise CelError(f"no such key: {i}") from None
+    if isinstance(v, list):
+        if not _is_int(i) and not (isinstance(i, float) and i.is_integer()):
+            raise CelError(f"no matching overload for list[{_type(i)}]")
+        if not 0 <= int(i) < len(v):
+            raise CelError(f"index out of range: {i}")
+        return v[int(i)]
+    if isinstance(v, dict):
+        for k in v:
+            if _eq(k, i):
+                return v[k]
+        raise CelError(f"no such key: {i}")
+    raise CelError(f"no matching overload for {_type(v)}[{_type(i)}]")
 
 
 _COMPILED: dict[str, Fn | CelUnsupported] = {}
@@ -436,7 +719,7 @@ def validate(schema: Obj, value: Any) -> tuple[list[CelFailure], int]:
             except CelUnsupported:
                 skipped += 1
                 continue
-            except (CelError, TypeError, ValueError, re.error) as exc:
+            except _ERRORS as exc:
                 failures.append(
                     CelFailure(path, rule, f"rule {rule!r} could not be evaluated: {exc}")
                 )

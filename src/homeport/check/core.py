@@ -1074,8 +1074,11 @@ def _check(
 
 def _rest(ctx: _Ctx) -> None:
     """Every check after the schemas (none of them reads schema findings)."""
+    from homeport.check.schedules import check_schedules
+
     _helm_values(ctx)
     _duplicates(ctx)
+    check_schedules(ctx)
     world = _world(ctx)
     _references(ctx, world)
     _policy(ctx, world)

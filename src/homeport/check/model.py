@@ -80,6 +80,12 @@ _RULES = [
         "duplicate object",
         "Two manifests for one object fight each other on every sync.",
     ),
+    Rule(
+        "HP-S007",
+        "error",
+        "invalid schedule",
+        "The API server refuses a CronJob schedule that is not five cron fields or a descriptor.",
+    ),
     # -- references -------------------------------------------------------------------
     Rule(
         "HP-R001",

@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 
 import typer
 
-from homeport.cli._common import out_console
-from homeport.cli.render import ConfigOpt, default_out, run_check
+from homeport.cli._common import load, out_console
+from homeport.cli.render import ConfigOpt, default_out, write_checked
 from homeport.config import HomeportConfig
 from homeport.configedit import add_app, remove_app
-from homeport.gitops import render_tree, write_tree
+from homeport.fsutil import tree_lock
+from homeport.gitops import TreeCheckFailed
 
 app_cmd = typer.Typer(help="Add or remove your apps (edits homeport.yaml, keeps your comments).")
 
@@ -22,16 +23,20 @@ RenderOpt = Annotated[
 
 def _rerender(config: Path, cfg: HomeportConfig) -> None:
     target = default_out(config, cfg)
-    tree = render_tree(cfg)
-    res = write_tree(tree, target)
+    try:
+        res = write_checked(cfg, target, check=True)
+    except TreeCheckFailed as exc:
+        raise TreeCheckFailed(
+            target,
+            exc.exit_code,
+            f"{config} was updated but {target} was not: the rendered tree fails its check "
+            "(fix the findings above, then `homeport render`, or `homeport render --force`)",
+        ) from None
     out_console.print(
         f"re-rendered {target}: {len(res.added)} added, "
         f"{len(res.changed)} changed, {len(res.removed)} removed",
         markup=False,
     )
-    code = run_check(target, cfg)
-    if code:
-        raise typer.Exit(code)
 
 
 @app_cmd.command("add")
@@ -53,10 +58,11 @@ def add(
     render: RenderOpt = True,
 ) -> None:
     """Add an app to homeport.yaml and re-render the tree."""
-    cfg = add_app(config, name, image, port, host=host, auth=auth, replicas=replicas)
-    out_console.print(f"added {name} at {cfg.host_of(cfg.apps[-1])} to {config}", markup=False)
-    if render:
-        _rerender(config, cfg)
+    with tree_lock(default_out(config, load(config))):
+        cfg = add_app(config, name, image, port, host=host, auth=auth, replicas=replicas)
+        out_console.print(f"added {name} at {cfg.host_of(cfg.apps[-1])} to {config}", markup=False)
+        if render:
+            _rerender(config, cfg)
 
 
 @app_cmd.command("remove")
@@ -66,10 +72,11 @@ def remove(
     render: RenderOpt = True,
 ) -> None:
     """Remove an app from homeport.yaml and re-render (Argo CD then prunes it)."""
-    cfg = remove_app(config, name)
-    out_console.print(f"removed {name} from {config}", markup=False)
-    if render:
-        _rerender(config, cfg)
+    with tree_lock(default_out(config, load(config))):
+        cfg = remove_app(config, name)
+        out_console.print(f"removed {name} from {config}", markup=False)
+        if render:
+            _rerender(config, cfg)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,7 @@ from homeport.config import (
     parse_config,
 )
 from homeport.errors import ConfigError, HomeportError, UsageError
+from homeport.fsutil import tree_lock
 from homeport.platform import secrets as psec
 
 CONFIG_FILE = "homeport.yaml"
@@ -341,12 +342,13 @@ def init_cmd(
         )
 
     pair, created = sealing.ensure_keypair(home)
-    planned = secretstore.plan_platform_secrets(
-        tree, cfg, pair.certificate(), pair.private_key(), token, force=force, rotate=rotate
-    )
-    secretstore.write_planned(tree, planned)
-    secretstore.atomic_write_text(repo_cert, pair.cert_path.read_text(encoding="ascii"))
-    secretstore.atomic_write_text(config_path, text)
+    with tree_lock(tree):  # the secrets read and the secrets written are the same ones
+        planned = secretstore.plan_platform_secrets(
+            tree, cfg, pair.certificate(), pair.private_key(), token, force=force, rotate=rotate
+        )
+        secretstore.write_planned(tree, planned)
+        secretstore.atomic_write_text(repo_cert, pair.cert_path.read_text(encoding="ascii"))
+        secretstore.atomic_write_text(config_path, text)
 
     out = _common.out_console
     out.print(f"wrote {config_path}", markup=False)

@@ -1,4 +1,4 @@
-"""``homeport render``: write the GitOps tree for homeport.yaml, then check it."""
+"""``homeport render``: render the GitOps tree for homeport.yaml, check it, then write it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from homeport.cli._common import err_console, load, out_console
 from homeport.config import HomeportConfig
-from homeport.gitops import render_tree, write_tree
+from homeport.gitops import WriteResult, render_tree, write_tree
 
 ConfigOpt = Annotated[
     Path,
@@ -27,10 +27,10 @@ def default_out(config: Path, cfg: HomeportConfig) -> Path:
 
 
 def run_check(out: Path, cfg: HomeportConfig, strict: bool = False) -> int:
-    """Run ``homeport check`` on a written tree and print its report.
+    """Run ``homeport check`` on a tree and print its report.
 
     Args:
-        out: Tree directory.
+        out: Tree directory (the staged tree, before render swaps it in).
         cfg: The config (for the Kubernetes version).
         strict: Treat warnings as errors.
 
@@ -41,33 +41,71 @@ def run_check(out: Path, cfg: HomeportConfig, strict: bool = False) -> int:
     from homeport.check.report import print_human
 
     report = check_tree(out, kubernetes_version=cfg.kubernetes.version, strict=strict)
-    print_human(report, err_console)
+    print_human(report, err_console, strict)
     return int(report.exit_code(strict))
+
+
+def write_checked(
+    cfg: HomeportConfig, target: Path, *, check: bool, strict: bool = False, force: bool = False
+) -> WriteResult:
+    """Render the tree, check the staged copy, and swap it in only if it passes (or ``force``).
+
+    Args:
+        cfg: The config.
+        target: Tree directory.
+        check: Check the tree before writing it.
+        strict: Warnings fail the check too.
+        force: Write a tree that fails its check.
+
+    Returns:
+        What changed, with the check's exit code.
+
+    Raises:
+        TreeCheckFailed: The check failed and ``force`` is false; nothing was written.
+    """
+    tree = render_tree(cfg)
+
+    def verify(staged: Path) -> int:
+        return run_check(staged, cfg, strict)
+
+    return write_tree(tree, target, verify=verify if check else None, force=force)
+
+
+def warn_forced(result: WriteResult) -> None:
+    """After a forced write of a failing tree, say so and exit with the check's code."""
+    if result.check_code:
+        err_console.print(
+            "warning: the tree fails its check and was written anyway (--force)", markup=False
+        )
+        raise typer.Exit(result.check_code)
 
 
 def render(
     config: ConfigOpt = Path("homeport.yaml"),
     out: OutOpt = None,
     check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Check the tree after writing.")
+        bool, typer.Option("--check/--no-check", help="Check the tree before writing it.")
     ] = True,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on check warnings too.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write the tree even when it fails its check.")
+    ] = False,
 ) -> None:
-    """Render homeport.yaml into an Argo CD GitOps tree (atomically), then check it."""
+    """Render homeport.yaml into an Argo CD GitOps tree, check it, then write it atomically.
+
+    A tree that fails its check is not written (exit 1) unless --force.
+    """
     cfg = load(config)
     target = out if out is not None else default_out(config, cfg)
-    tree = render_tree(cfg)
-    result = write_tree(tree, target)
+    result = write_checked(cfg, target, check=check, strict=strict, force=force)
+    total = len(result.added) + len(result.changed) + len(result.unchanged)
     out_console.print(
-        f"rendered {len(tree.files)} files into {target}: "
+        f"rendered {total} files into {target}: "
         f"{len(result.added)} added, {len(result.changed)} changed, "
         f"{len(result.removed)} removed, {len(result.unchanged)} unchanged",
         markup=False,
     )
-    if check:
-        code = run_check(target, cfg, strict)
-        if code:
-            raise typer.Exit(code)
+    warn_forced(result)
 
 
 def register(app: typer.Typer) -> None:
