@@ -63,3 +63,16 @@ build_go promtool "v0.$((prom_major * 100 + prom_minor)).$prom_patch" \
 # Helm v4 (the Helm Argo CD v3.5.1 templates with) expands the pinned charts for
 # `homeport check --charts` and every test that needs a chart's real objects. One Helm for all.
 build_go helm "$(pin HELM_VERSION)" helm.sh/helm/v4/cmd/helm
+
+# actionlint checks the GitHub workflows under .github/workflows (tests/test_workflows.py),
+# built from its Go module at the pin in versions.py. The version stamp is what
+# `actionlint -version` prints instead of "(devel)".
+ACTIONLINT_PIN=$(pin ACTIONLINT_VERSION)
+actionlint_stamp="$BIN/.actionlint.version"
+if ! [ -x "$BIN/actionlint" ] || [ "$(cat "$actionlint_stamp" 2>/dev/null)" != "$ACTIONLINT_PIN" ]; then
+  echo "building actionlint $ACTIONLINT_PIN" >&2
+  GOBIN="$BIN" go install -trimpath \
+    -ldflags "-s -w -X github.com/rhysd/actionlint.version=$ACTIONLINT_PIN" \
+    "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_PIN"
+  echo "$ACTIONLINT_PIN" > "$actionlint_stamp"
+fi

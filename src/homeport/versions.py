@@ -74,6 +74,10 @@ HELLO_IMAGE = "hashicorp/http-echo:1.0.0"
 # renovate: datasource=go depName=helm.sh/helm/v4
 HELM_VERSION = "v4.2.1"
 
+# actionlint lints .github/workflows in the tests (tests/test_workflows.py).
+# renovate: datasource=go depName=github.com/rhysd/actionlint
+ACTIONLINT_VERSION = "v1.7.12"
+
 # Kubernetes minor versions homeport renders for and validates against.
 SUPPORTED_KUBERNETES = ("1.34", "1.35", "1.36")
 # renovate: datasource=go depName=k8s.io/kubernetes
