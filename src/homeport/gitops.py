@@ -36,6 +36,7 @@ from homeport.platform import (
     backup,
     certmanager,
     ddns,
+    loadbalancer,
     monitoring,
     secrets,
     traefik,
@@ -58,6 +59,7 @@ ComponentFn = Callable[[HomeportConfig], list[Component]]
 COMPONENT_MODULES: tuple[ComponentFn, ...] = (
     argocd.components,
     secrets.components,
+    loadbalancer.components,
     traefik.components,
     certmanager.components,
     ddns.components,

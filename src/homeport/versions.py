@@ -65,6 +65,11 @@ PROMETHEUS_OPERATOR_CRDS_CHART_VERSION = "31.0.0"
 # renovate: datasource=github-releases depName=prometheus/prometheus
 PROMETHEUS_VERSION = "v3.16.0"
 
+# MetalLB for bare-metal clusters (load_balancer.type: metallb): its chart and the
+# release whose CRDs the chart carries.
+# renovate: datasource=helm depName=metallb registryUrl=https://metallb.github.io/metallb
+METALLB_CHART_VERSION = "0.16.1"
+
 # renovate: datasource=docker depName=traefik/whoami
 WHOAMI_IMAGE = "traefik/whoami:v1.11.0"
 # renovate: datasource=docker depName=hashicorp/http-echo
@@ -119,6 +124,12 @@ CHARTS: dict[str, Chart] = {
         KUBE_PROMETHEUS_STACK_CHART_VERSION,
         PROMETHEUS_OPERATOR_VERSION,
     ),
+    "metallb": Chart(
+        "https://metallb.github.io/metallb",
+        "metallb",
+        METALLB_CHART_VERSION,
+        f"v{METALLB_CHART_VERSION}",
+    ),
     "prometheus-operator-crds": Chart(
         "https://prometheus-community.github.io/helm-charts",
         "prometheus-operator-crds",
@@ -135,9 +146,11 @@ CRD_FOLDERS = {
     "sealed-secrets": f"sealed-secrets-{SEALED_SECRETS_VERSION}",
     "cloudnative-pg": f"cloudnative-pg-{CLOUDNATIVE_PG_VERSION}",
     "prometheus-operator": f"prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}",
+    "metallb": f"metallb-v{METALLB_CHART_VERSION}",
 }
 # Folder names under HOMEPORT_CHART_SCHEMA_DIR.
 CHART_SCHEMA_FOLDERS = {
     "traefik": f"traefik-{TRAEFIK_CHART_VERSION}",
     "cert-manager": f"cert-manager-{CERT_MANAGER_CHART_VERSION}",
+    "metallb": f"metallb-{METALLB_CHART_VERSION}",
 }
