@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -622,6 +623,16 @@ class BackupConfig(_Model):
 
 LoadBalancerType = Literal["servicelb", "metallb", "cloud", "nodeport"]
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Private LAN ranges (RFC 1918, IPv6 ULA). Not ipaddress.is_private, which also counts
+# documentation and benchmark ranges that no home network uses.
+_LAN_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def _address_range(v: str) -> str:
+    parse_address_range(v)
+    return v
 
 
 def parse_address_range(text: str) -> tuple[_IPAddress, _IPAddress]:
@@ -676,7 +687,7 @@ class LoadBalancerConfig(_Model):
         description="servicelb (k3s built in), metallb (bare metal), cloud, or nodeport "
         "(single node behind a router; forward 80/443 to the node ports).",
     )
-    addresses: list[str] = Field(
+    addresses: list[Annotated[str, AfterValidator(_address_range)]] = Field(
         default_factory=list,
         description="metallb: the addresses it may hand out, each A-B or a CIDR, inside "
         "node_network and outside your router's DHCP range, e.g. 192.168.1.240-192.168.1.250.",
@@ -697,13 +708,6 @@ class LoadBalancerConfig(_Model):
         30443, ge=30000, le=32767, strict=True, description="nodeport: node port of HTTPS (443)."
     )
 
-    @field_validator("addresses")
-    @classmethod
-    def _addresses(cls, v: list[str]) -> list[str]:
-        for a in v:
-            parse_address_range(a)
-        return v
-
     @field_validator("node_network")
     @classmethod
     def _network(cls, v: str | None) -> str | None:
@@ -716,7 +720,10 @@ class LoadBalancerConfig(_Model):
                 fixed = ipaddress.ip_network(v, strict=False)
                 raise ValueError(f'"{v}" has host bits set; did you mean {fixed}?') from None
             raise ValueError(f'"{v}" is not a network such as 192.168.1.0/24') from None
-        if not net.is_private:
+        if not any(
+            net.version == p.version and net.subnet_of(p)  # type: ignore[arg-type]
+            for p in _LAN_NETWORKS
+        ):
             raise ValueError(
                 f'"{v}" is not a private network (10/8, 172.16/12, 192.168/16, fc00::/7); '
                 "MetalLB's Layer 2 mode answers on the nodes' LAN"
