@@ -5,9 +5,9 @@ load-balancer controller, which is exactly a kubeadm or bare-metal cluster witho
 it stores a ``LoadBalancer`` Service and leaves ``status.loadBalancer`` empty, and it
 allocates the node ports of a ``NodePort`` Service. The Service itself is what the real
 Traefik chart (pinned, ../shared/charts, expanded by the pinned Helm) makes from the values
-homeport renders into the traefik Application; the waves are the rendered tree's. The Application health
-Lua that homeport installs in ``argocd-cm`` runs in a real Lua interpreter (lupa; Argo CD runs
-the same script in gopher-lua, and it uses nothing beyond Lua 5.1).
+homeport renders into the traefik Application; the waves are the rendered tree's. The
+Application health Lua that homeport installs in ``argocd-cm`` runs in a real Lua
+interpreter (lupa; Argo CD runs the same script in gopher-lua; it needs only Lua 5.1).
 
 Stand-in: Argo CD's built-in Service health (gitops-engine ``pkg/health``, documented in
 Argo CD's operator-manual/health.md: a ``LoadBalancer`` Service is Progressing until
