@@ -25,7 +25,7 @@ from pydantic import (
 from homeport import yamlio
 from homeport.errors import ConfigError, ConfigProblem
 from homeport.names import LABEL, check_image, normalize_domain, parse_duration
-from homeport.versions import SUPPORTED_KUBERNETES
+from homeport.versions import HOMEPORT_IMAGE, SUPPORTED_KUBERNETES
 
 SCHEMA_URL = (
     "https://raw.githubusercontent.com/homeport-dev/homeport/main/schema/homeport.schema.json"
@@ -409,7 +409,9 @@ class DdnsComponent(Component):
     """homeport's own Cloudflare DDNS controller."""
 
     image: str = Field(
-        "ghcr.io/homeport-dev/homeport:0.1.0", description="Image running `homeport ddns run`."
+        HOMEPORT_IMAGE,
+        description="Image running `homeport ddns run` (and the platform backup CronJob). "
+        "Default: the image released with this homeport version.",
     )
     ip_providers: list[str] = Field(
         default_factory=lambda: ["cloudflare.trace", "cloudflare.doh", "ipify"],

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from homeport import __version__
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -27,6 +29,11 @@ class Chart:
     version: str
     app_version: str
 
+
+# homeport's own image (Dockerfile; published by .github/workflows/release.yml on a version
+# tag, tagged with the package version). The DDNS Deployment and the backup CronJob run it.
+HOMEPORT_IMAGE_REPO = "ghcr.io/homeport-dev/homeport"
+HOMEPORT_IMAGE = f"{HOMEPORT_IMAGE_REPO}:{__version__}"
 
 # renovate: datasource=github-releases depName=argoproj/argo-cd
 ARGOCD_VERSION = "v3.5.1"
