@@ -142,6 +142,11 @@ def test_use_config_with_git_path_s3_and_email_renders_clean(tmp_path: Path) -> 
     assert again.returncode == 0, again.stderr
     assert {p: p.read_bytes() for p in (tree / "secrets").rglob("*.yaml")} == before
     assert again.stdout.count("kept") == len(wanted)
+    # A new token for a kept secret is refused, not dropped without a word.
+    refused = run(["init", "--dir", str(d), "--use-config", "--non-interactive",
+                   "--cloudflare-token-file", str(f["tok"])], home)  # fmt: skip
+    assert refused.returncode == 2
+    assert "--cloudflare-token-file: the Cloudflare token is already sealed" in refused.stderr
 
 
 def test_template_honours_git_path(tmp_path: Path, home: Path) -> None:

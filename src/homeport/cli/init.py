@@ -560,6 +560,12 @@ def init_cmd(
             )
     token: str | None = None
     if cloudflare_token_file is not None:
+        if keep_existing and not secretstore.token_needed(tree, cfg):
+            # Silently ignoring it would leave the old token in place unnoticed.
+            raise UsageError(
+                "--cloudflare-token-file: the Cloudflare token is already sealed; "
+                "use --force to replace it"
+            )
         token = read_token(cloudflare_token_file)
     elif secretstore.token_needed(tree, cfg):
         if not interactive:
