@@ -10,8 +10,8 @@ harness (KUBECONFIG pointing at it, the way the doc's user has ~/.kube/config).
 
 Not real, and said so: no Argo CD controller runs here, so while ``bootstrap --wait`` waits,
 this test writes each Application's status the way the controller would (Synced/Healthy);
-and no workloads run, so ``status`` reports the platform's Deployments as missing. The
-non-homeport lines (k3s install, git push) are not run.
+and no workloads run, so ``status`` judges only the Applications there are (the root app).
+The non-homeport lines (k3s install, git push) are not run.
 """
 
 from __future__ import annotations
@@ -191,10 +191,17 @@ def test_bootstrap_wait_and_status_against_the_api_server(
     assert code == 0, out
     assert "all Applications are Synced and Healthy" in out
     root = kube.get("argoproj.io/v1alpha1", "Application", "root", "argocd")
-    assert root is not None and root["spec"]["source"]["path"] == "cluster"
+    assert root is not None and root["spec"]["source"]["path"] == "cluster/apps"
 
-    code, out = cli(*_argv(rest[1]))
-    # Applications are Healthy; the platform's workloads do not run here, so status
-    # says so and exits 1: the command ran against the cluster and judged it.
-    assert "root" in out
-    assert code in (0, 1, 3), out
+    # Right after bootstrap the API server may still be initialising the storage of the CRDs
+    # it just installed (429 "storage is (re)initializing"); a user would simply run it again.
+    deadline = time.monotonic() + 120
+    while True:
+        code, out = cli(*_argv(rest[1]))
+        if "storage is (re)initializing" not in out or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    # The Applications are Healthy; no workloads exist here, so status judges the root app.
+    assert code == 0, out
+    assert re.search(r"applications\s.*root\s.*Synced/Healthy", out), out
+    assert "overall: ok" in out
