@@ -117,3 +117,15 @@ if ! grep -q "sigs.k8s.io/yaml $SIGS_YAML_PIN\$" tools/goyaml/go.mod; then
   exit 2
 fi
 build_tool_module goyaml "$SIGS_YAML_PIN" goyaml . ""
+# actionlint checks the GitHub workflows under .github/workflows (tests/test_workflows.py),
+# built from its Go module at the pin in versions.py. The version stamp is what
+# `actionlint -version` prints instead of "(devel)".
+ACTIONLINT_PIN=$(pin ACTIONLINT_VERSION)
+actionlint_stamp="$BIN/.actionlint.version"
+if ! [ -x "$BIN/actionlint" ] || [ "$(cat "$actionlint_stamp" 2>/dev/null)" != "$ACTIONLINT_PIN" ]; then
+  echo "building actionlint $ACTIONLINT_PIN" >&2
+  GOBIN="$BIN" go install -trimpath \
+    -ldflags "-s -w -X github.com/rhysd/actionlint.version=$ACTIONLINT_PIN" \
+    "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_PIN"
+  echo "$ACTIONLINT_PIN" > "$actionlint_stamp"
+fi

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -25,7 +26,7 @@ from homeport import yamlio
 from homeport.errors import ConfigError, ConfigProblem
 from homeport.names import LABEL, check_image, normalize_domain, parse_duration
 from homeport.schedules import cron_problem
-from homeport.versions import SUPPORTED_KUBERNETES
+from homeport.versions import HOMEPORT_IMAGE, SUPPORTED_KUBERNETES
 
 SCHEMA_URL = (
     "https://raw.githubusercontent.com/homeport-dev/homeport/main/schema/homeport.schema.json"
@@ -413,7 +414,9 @@ class DdnsComponent(Component):
     """homeport's own Cloudflare DDNS controller."""
 
     image: str = Field(
-        "ghcr.io/homeport-dev/homeport:0.1.0", description="Image running `homeport ddns run`."
+        HOMEPORT_IMAGE,
+        description="Image running `homeport ddns run` (and the platform backup CronJob). "
+        "Default: the image released with this homeport version.",
     )
     ip_providers: list[str] = Field(
         default_factory=lambda: ["cloudflare.trace", "cloudflare.doh", "ipify"],
@@ -632,6 +635,204 @@ class BackupConfig(_Model):
     )
 
 
+LoadBalancerType = Literal["servicelb", "metallb", "cloud", "nodeport"]
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Private LAN ranges (RFC 1918, IPv6 ULA). Not ipaddress.is_private, which also counts
+# documentation and benchmark ranges that no home network uses.
+_LAN_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def _address_range(v: str) -> str:
+    parse_address_range(v)
+    return v
+
+
+def parse_address_range(text: str) -> tuple[_IPAddress, _IPAddress]:
+    """Parse a MetalLB address range: ``A-B`` or a CIDR such as ``192.168.1.240/28``.
+
+    Returns:
+        The first and the last address.
+
+    Raises:
+        ValueError: Not a range or CIDR, mixed IP versions, or start after end.
+    """
+    t = text.strip()
+    if "-" in t:
+        a, _, b = t.partition("-")
+        try:
+            first, last = ipaddress.ip_address(a.strip()), ipaddress.ip_address(b.strip())
+        except ValueError:
+            raise ValueError(
+                f'"{text}" is not an address range such as 192.168.1.240-192.168.1.250'
+            ) from None
+        if first.version != last.version:
+            raise ValueError(f'"{text}" mixes IPv4 and IPv6')
+        if first > last:  # type: ignore[operator]
+            raise ValueError(f'"{text}": the first address is after the last')
+        return first, last
+    try:
+        net = ipaddress.ip_network(t, strict=True)
+    except ValueError as exc:
+        if "/" in t and "host bits" in str(exc):
+            raise ValueError(
+                f'"{text}" has host bits set; use the network address '
+                f"({ipaddress.ip_network(t, strict=False)}) or a range A-B"
+            ) from None
+        raise ValueError(
+            f'"{text}" is not an address range such as 192.168.1.240-192.168.1.250 '
+            "or a CIDR such as 192.168.1.240/28"
+        ) from None
+    return net[0], net[-1]
+
+
+class LoadBalancerConfig(_Model):
+    """What gives Traefik's Service the address your router forwards ports 80/443 to.
+
+    servicelb: k3s's built-in ServiceLB answers (nothing rendered). metallb: homeport installs
+    MetalLB (Layer 2) with a pool from `addresses` (kubeadm and other bare-metal clusters).
+    cloud: your cloud's load balancer answers (nothing rendered). nodeport: no load balancer;
+    Traefik listens on node ports, for a single node behind a router.
+    """
+
+    type: LoadBalancerType = Field(
+        "servicelb",
+        description="servicelb (k3s built in), metallb (bare metal), cloud, or nodeport "
+        "(single node behind a router; forward 80/443 to the node ports).",
+    )
+    addresses: list[Annotated[str, AfterValidator(_address_range)]] = Field(
+        default_factory=list,
+        description="metallb: the addresses it may hand out, each A-B or a CIDR, inside "
+        "node_network and outside your router's DHCP range, e.g. 192.168.1.240-192.168.1.250.",
+    )
+    node_network: str | None = Field(
+        None,
+        description="metallb: the private network of your nodes (CIDR), e.g. 192.168.1.0/24.",
+    )
+    router: str | None = Field(
+        None,
+        description="metallb: your router's address (never in the pool). Default: the first "
+        "address of node_network.",
+    )
+    http_node_port: int = Field(
+        30080, ge=30000, le=32767, strict=True, description="nodeport: node port of HTTP (80)."
+    )
+    https_node_port: int = Field(
+        30443, ge=30000, le=32767, strict=True, description="nodeport: node port of HTTPS (443)."
+    )
+
+    @field_validator("node_network")
+    @classmethod
+    def _network(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            net = ipaddress.ip_network(v, strict=True)
+        except ValueError as exc:
+            if "host bits" in str(exc):
+                fixed = ipaddress.ip_network(v, strict=False)
+                raise ValueError(f'"{v}" has host bits set; did you mean {fixed}?') from None
+            raise ValueError(f'"{v}" is not a network such as 192.168.1.0/24') from None
+        if not any(
+            net.version == p.version and net.subnet_of(p)  # type: ignore[arg-type]
+            for p in _LAN_NETWORKS
+        ):
+            raise ValueError(
+                f'"{v}" is not a private network (10/8, 172.16/12, 192.168/16, fc00::/7); '
+                "MetalLB's Layer 2 mode answers on the nodes' LAN"
+            )
+        return v
+
+    @field_validator("router")
+    @classmethod
+    def _router(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ValueError(f'"{v}" is not an IP address') from None
+        return v
+
+    def router_address(self) -> _IPAddress | None:
+        """The router's address: ``router``, else the first host of ``node_network``."""
+        if self.router is not None:
+            return ipaddress.ip_address(self.router)
+        if self.node_network is None:
+            return None
+        net = ipaddress.ip_network(self.node_network)
+        return net[1] if net.num_addresses > 2 else None
+
+
+def _load_balancer_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Where the load balancer's addresses may be; each problem names its field."""
+    lb = cfg.load_balancer
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    lb_ip = cfg.components.traefik.load_balancer_ip
+    if lb.type != "metallb":
+        for name in ("addresses", "node_network", "router"):
+            if getattr(lb, name):
+                out.append(
+                    (("load_balancer", name), f"only used with type: metallb (type is {lb.type})")
+                )
+        if lb.type == "nodeport" and lb_ip:
+            out.append(
+                (
+                    ("components", "traefik", "load_balancer_ip"),
+                    "type nodeport has no load balancer address; remove it",
+                )
+            )
+        if lb.type == "nodeport" and lb.http_node_port == lb.https_node_port:
+            out.append((("load_balancer", "https_node_port"), "must differ from http_node_port"))
+        return out
+    if not lb.addresses:
+        out.append(
+            (
+                ("load_balancer", "addresses"),
+                "metallb needs the addresses it may hand out, e.g. 192.168.1.240-192.168.1.250",
+            )
+        )
+    if lb.node_network is None:
+        out.append(
+            (
+                ("load_balancer", "node_network"),
+                "metallb needs the network of your nodes, e.g. 192.168.1.0/24",
+            )
+        )
+        return out
+    net = ipaddress.ip_network(lb.node_network)
+    router = lb.router_address()
+    if lb.router is not None and router not in net:
+        out.append((("load_balancer", "router"), f"{lb.router} is not in node_network {net}"))
+    ranges: list[tuple[int, _IPAddress, _IPAddress]] = []
+    for i, text in enumerate(lb.addresses):
+        first, last = parse_address_range(text)
+        where: tuple[str | int, ...] = ("load_balancer", "addresses", i)
+        if first.version != net.version or first not in net or last not in net:
+            out.append((where, f'"{text}" is not inside node_network {net}'))
+            continue
+        if net.num_addresses > 2 and (first == net[0] or last == net[-1]):
+            out.append((where, f'"{text}" includes the network or broadcast address of {net}'))
+            continue
+        if router is not None and first <= router <= last:  # type: ignore[operator]
+            out.append((where, f'"{text}" includes the router\'s address {router}'))
+            continue
+        for j, a, b in ranges:
+            if not (last < a or first > b):  # type: ignore[operator]
+                out.append((where, f'"{text}" overlaps load_balancer.addresses[{j}]'))
+        ranges.append((i, first, last))
+    if lb_ip and not out:
+        ip = ipaddress.ip_address(lb_ip)
+        if not any(a <= ip <= b for _, a, b in ranges if a.version == ip.version):  # type: ignore[operator]
+            out.append(
+                (
+                    ("components", "traefik", "load_balancer_ip"),
+                    f"{lb_ip} is not in load_balancer.addresses; MetalLB cannot assign it",
+                )
+            )
+    return out
+
+
 class HomeportConfig(_Model):
     """homeport.yaml: one file that describes a whole self-hosted platform."""
 
@@ -644,6 +845,10 @@ class HomeportConfig(_Model):
     ha: bool = Field(False, description="Run every component highly available (needs 3 nodes).")
     components: Components = Field(default_factory=Components)
     backup: BackupConfig = Field(default_factory=BackupConfig)
+    load_balancer: LoadBalancerConfig = Field(
+        default_factory=LoadBalancerConfig,
+        description="What gives Traefik an address (the Load Balancer box of the architecture).",
+    )
     apps: list[App] = Field(default_factory=list, description="Your applications.")
 
     @model_validator(mode="before")
@@ -801,6 +1006,7 @@ def _semantic_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...],
                 "Sealed Secrets cannot be disabled: every platform secret is sealed",
             )
         )
+    out += _load_balancer_problems(cfg)
     return out
 
 

@@ -37,6 +37,7 @@ from homeport.platform import (
     backup,
     certmanager,
     ddns,
+    loadbalancer,
     monitoring,
     secrets,
     traefik,
@@ -59,6 +60,7 @@ ComponentFn = Callable[[HomeportConfig], list[Component]]
 COMPONENT_MODULES: tuple[ComponentFn, ...] = (
     argocd.components,
     secrets.components,
+    loadbalancer.components,
     traefik.components,
     certmanager.components,
     ddns.components,

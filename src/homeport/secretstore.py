@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets as pysecrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -452,7 +452,20 @@ def _fixed_values(ps: PlatformSecret, cfg: HomeportConfig, token: str | None) ->
         return {"username": "authentik"}
     if ps is psec.GRAFANA_ADMIN:
         return {"admin-user": "admin"}
+    if ps.name == psec.BACKUP_S3_NAME and cfg.backup.s3 is not None and cfg.backup.s3.region:
+        return {psec.BACKUP_S3_REGION_KEY: cfg.backup.s3.region}
     return {}
+
+
+def user_keys(ps: PlatformSecret, cfg: HomeportConfig) -> tuple[str, ...]:
+    """Keys of a platform secret only the user can give (not generated, not from the config).
+
+    The Cloudflare token is answered by its own flag and is not listed here.
+    """
+    if _is_token_secret(ps):
+        return ()
+    fixed = _fixed_values(ps, cfg, None)
+    return tuple(k for k in ps.keys if k not in fixed and (ps.name, k) not in _GENERATED)
 
 
 def _is_token_secret(ps: PlatformSecret) -> bool:
@@ -494,6 +507,8 @@ def plan_platform_secrets(
     *,
     force: bool = False,
     rotate: bool = False,
+    supplied: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
+    keep_existing: bool = False,
 ) -> list[PlannedSecret]:
     """Decide, without writing anything, what init does with each platform secret.
 
@@ -510,6 +525,10 @@ def plan_platform_secrets(
         token: The Cloudflare API token, or ``None`` to keep the sealed one.
         force: Allow touching secrets that exist.
         rotate: Regenerate generated values of existing secrets.
+        supplied: Values the user gave (S3 keys, SMTP password, app secrets), by
+            ``(namespace, name)``; they replace the sealed ones like a new token does.
+        keep_existing: Without ``force``, leave secrets that exist as they are instead of
+            failing (``init --use-config`` adds what a newly enabled feature needs).
 
     Returns:
         One entry per platform secret, in :func:`platform_secrets` order.
@@ -523,6 +542,9 @@ def plan_platform_secrets(
     for ps in psec.platform_secrets(cfg):
         path = secret_path(tree, ps.namespace, ps.name)
         exists = path.exists()
+        if exists and not force and keep_existing:
+            out.append(PlannedSecret(ps, path, "kept", None))
+            continue
         if exists and not force:
             raise SecretExistsError(
                 f"{path}: sealed secret {ps.namespace}/{ps.name} already exists; use --force to "
@@ -541,9 +563,15 @@ def plan_platform_secrets(
                 opened = {}
             old = {k: v.decode("utf-8", "replace") for k, v in opened.items()}
         values: dict[str, str] = {}
-        if old is not None and not (rotate and not _is_token_secret(ps)):
-            values = {k: v for k, v in old.items() if k in ps.keys}
+        if old is not None:
+            # --rotate regenerates what homeport generated; what the user gave stays.
+            values = {
+                k: v
+                for k, v in old.items()
+                if k in ps.keys and not (rotate and (ps.name, k) in _GENERATED)
+            }
         values.update(_fixed_values(ps, cfg, token))
+        values.update((supplied or {}).get((ps.namespace, ps.name), {}))
         for key in ps.keys:
             if key not in values:
                 length = _GENERATED.get((ps.name, key))
@@ -598,6 +626,7 @@ __all__ = [
     "secret_path",
     "secrets_root",
     "token_needed",
+    "user_keys",
     "write_planned",
     "write_sealed",
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from homeport import __version__
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -27,6 +29,11 @@ class Chart:
     version: str
     app_version: str
 
+
+# homeport's own image (Dockerfile; published by .github/workflows/release.yml on a version
+# tag, tagged with the package version). The DDNS Deployment and the backup CronJob run it.
+HOMEPORT_IMAGE_REPO = "ghcr.io/homeport-dev/homeport"
+HOMEPORT_IMAGE = f"{HOMEPORT_IMAGE_REPO}:{__version__}"
 
 # renovate: datasource=github-releases depName=argoproj/argo-cd
 ARGOCD_VERSION = "v3.5.1"
@@ -65,6 +72,11 @@ PROMETHEUS_OPERATOR_CRDS_CHART_VERSION = "31.0.0"
 # renovate: datasource=github-releases depName=prometheus/prometheus
 PROMETHEUS_VERSION = "v3.16.0"
 
+# MetalLB for bare-metal clusters (load_balancer.type: metallb): its chart and the
+# release whose CRDs the chart carries.
+# renovate: datasource=helm depName=metallb registryUrl=https://metallb.github.io/metallb
+METALLB_CHART_VERSION = "0.16.1"
+
 # renovate: datasource=docker depName=traefik/whoami
 WHOAMI_IMAGE = "traefik/whoami:v1.11.0"
 # renovate: datasource=docker depName=hashicorp/http-echo
@@ -73,6 +85,10 @@ HELLO_IMAGE = "hashicorp/http-echo:1.0.0"
 # Helm that expands charts in `check --charts` and the tests: the one Argo CD v3.5.1 uses.
 # renovate: datasource=go depName=helm.sh/helm/v4
 HELM_VERSION = "v4.2.1"
+
+# actionlint lints .github/workflows in the tests (tests/test_workflows.py).
+# renovate: datasource=go depName=github.com/rhysd/actionlint
+ACTIONLINT_VERSION = "v1.7.12"
 
 # Kubernetes minor versions homeport renders for and validates against.
 SUPPORTED_KUBERNETES = ("1.34", "1.35", "1.36")
@@ -119,6 +135,12 @@ CHARTS: dict[str, Chart] = {
         KUBE_PROMETHEUS_STACK_CHART_VERSION,
         PROMETHEUS_OPERATOR_VERSION,
     ),
+    "metallb": Chart(
+        "https://metallb.github.io/metallb",
+        "metallb",
+        METALLB_CHART_VERSION,
+        f"v{METALLB_CHART_VERSION}",
+    ),
     "prometheus-operator-crds": Chart(
         "https://prometheus-community.github.io/helm-charts",
         "prometheus-operator-crds",
@@ -135,9 +157,11 @@ CRD_FOLDERS = {
     "sealed-secrets": f"sealed-secrets-{SEALED_SECRETS_VERSION}",
     "cloudnative-pg": f"cloudnative-pg-{CLOUDNATIVE_PG_VERSION}",
     "prometheus-operator": f"prometheus-operator-{PROMETHEUS_OPERATOR_VERSION}",
+    "metallb": f"metallb-v{METALLB_CHART_VERSION}",
 }
 # Folder names under HOMEPORT_CHART_SCHEMA_DIR.
 CHART_SCHEMA_FOLDERS = {
     "traefik": f"traefik-{TRAEFIK_CHART_VERSION}",
     "cert-manager": f"cert-manager-{CERT_MANAGER_CHART_VERSION}",
+    "metallb": f"metallb-{METALLB_CHART_VERSION}",
 }

@@ -63,6 +63,12 @@ CHART_TABLE: dict[str, ChartInstalls] = {
         ("{release}-grafana",),
         "prometheus-operator",
     ),
+    "metallb": ChartInstalls(
+        frozenset({"metallb.io"}),
+        ("metallb-webhook-service",),
+        ("metallb-webhook-cert", "metallb-memberlist"),
+        "metallb",
+    ),
     "authentik": ChartInstalls(
         frozenset(), ("{release}-server", "{release}-server-metrics"), (), ""
     ),

@@ -433,6 +433,20 @@ def _schema_message(err: Any, path: tuple[str | int, ...]) -> str:
 _VALUE_VALIDATORS: dict[str, Any] = {}
 
 
+def _without_required(schema: Any) -> Any:
+    """Return a values schema without ``required``.
+
+    Helm validates the values merged with the chart's defaults, which supply every required
+    key (MetalLB's schema requires whole ``controller``/``speaker`` objects); the Application
+    carries only the overrides.
+    """
+    if isinstance(schema, dict):
+        return {k: _without_required(v) for k, v in schema.items() if k != "required"}
+    if isinstance(schema, list):
+        return [_without_required(v) for v in schema]
+    return schema
+
+
 def _helm_values(ctx: _Ctx) -> None:
     if ctx.chart_schema_dir is None:
         return
@@ -451,7 +465,7 @@ def _helm_values(ctx: _Ctx) -> None:
         v = _VALUE_VALIDATORS.get(key)
         if v is None:
             v = jsonschema_rs.validator_for(
-                json.loads(schema_file.read_text()), validate_formats=False
+                _without_required(json.loads(schema_file.read_text())), validate_formats=False
             )
             _VALUE_VALIDATORS[key] = v
         for i, err in enumerate(v.iter_errors(app.values)):

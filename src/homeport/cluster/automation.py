@@ -94,6 +94,8 @@ def backup_objects(
             {
                 "name": "backup",
                 "image": image,
+                # The image's entry point is `homeport ddns run`; name the program here.
+                "command": ["homeport"],
                 "args": [
                     "backup",
                     "--out",

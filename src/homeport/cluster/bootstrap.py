@@ -197,6 +197,7 @@ def crd_folders(cfg: HomeportConfig) -> list[str]:
         "sealed-secrets": c.sealed_secrets.enabled,
         "cloudnative-pg": c.cloudnative_pg.enabled or c.authentik.enabled,
         "prometheus-operator": c.monitoring.enabled,
+        "metallb": cfg.load_balancer.type == "metallb",
     }
     return [k for k in sorted(CRD_FOLDERS) if enabled.get(k, True)]
 

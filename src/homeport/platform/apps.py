@@ -21,6 +21,7 @@ from homeport.platform.base import (
     netpol,
     restricted_security_context,
 )
+from homeport.platform.secrets import app_env_secret_name
 from homeport.versions import HELLO_IMAGE, WHOAMI_IMAGE
 
 DEMO_NAMESPACE = "demo-apps"
@@ -62,7 +63,7 @@ def workload(cfg: HomeportConfig, app: App, namespace: str) -> list[Obj]:
     )
     env: list[Obj] = [{"name": k, "value": v} for k, v in sorted(app.env.items())]
     env += [
-        {"name": k, "valueFrom": {"secretKeyRef": {"name": f"{name}-env", "key": v}}}
+        {"name": k, "valueFrom": {"secretKeyRef": {"name": app_env_secret_name(name), "key": v}}}
         for k, v in sorted(app.secret_env.items())
     ]
     mounts: list[Obj] = [{"name": "tmp", "mountPath": "/tmp"}]

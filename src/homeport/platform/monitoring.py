@@ -45,7 +45,7 @@ from homeport.platform.base import (
     meta,
     netpol,
 )
-from homeport.platform.secrets import GRAFANA_ADMIN
+from homeport.platform.secrets import ALERTMANAGER_SMTP, GRAFANA_ADMIN
 from homeport.versions import CHARTS, PROMETHEUS_VERSION, Chart
 
 NAMESPACE = "monitoring"
@@ -55,9 +55,8 @@ GRAFANA_SERVICE = f"{RELEASE}-grafana"  # the subchart's default fullname
 GRAFANA_PORT = 3000  # the Grafana container; the Service listens on 80
 GRAFANA_SERVICE_PORT = 80
 ALERTMANAGER_PORT = 9093
-SMTP_SECRET = "alertmanager-smtp"
-SMTP_USERNAME_KEY = "username"
-SMTP_PASSWORD_KEY = "password"
+SMTP_SECRET = ALERTMANAGER_SMTP.name
+SMTP_PASSWORD_KEY = ALERTMANAGER_SMTP.keys[0]
 GRAFANA_ADMIN_SECRET = GRAFANA_ADMIN.name
 RUNBOOK_BASE = "https://github.com/homeport-dev/homeport/blob/main/docs/runbooks"
 DASHBOARD_LABEL = "grafana_dashboard"

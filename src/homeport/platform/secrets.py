@@ -68,8 +68,42 @@ GRAFANA_ADMIN = PlatformSecret(
 )
 
 
+# S3 credentials of the CloudNativePG backups of Authentik's database (``backup.s3``):
+# CNPG reads them from the database's namespace. REGION only when the config names one.
+BACKUP_S3_NAME = "backup-s3"
+BACKUP_S3_ACCESS_KEY = "ACCESS_KEY_ID"
+BACKUP_S3_SECRET_KEY = "ACCESS_SECRET_KEY"
+BACKUP_S3_REGION_KEY = "REGION"
+
+# The SMTP password of Alertmanager's e-mail alerts, mounted as a file by the operator.
+ALERTMANAGER_SMTP = PlatformSecret(
+    "monitoring", "alertmanager-smtp", ("password",), needed_by="monitoring e-mail alerts"
+)
+
+
+def backup_s3_secret(cfg: HomeportConfig) -> PlatformSecret | None:
+    """The ``backup-s3`` Secret, when Authentik's database is backed up to S3."""
+    if cfg.backup.s3 is None or not cfg.components.authentik.enabled:
+        return None
+    keys: tuple[str, ...] = (BACKUP_S3_ACCESS_KEY, BACKUP_S3_SECRET_KEY)
+    if cfg.backup.s3.region:
+        keys += (BACKUP_S3_REGION_KEY,)
+    return PlatformSecret("authentik", BACKUP_S3_NAME, keys, needed_by="backup.s3")
+
+
+def app_env_secret_name(app_name: str) -> str:
+    """Name of the Secret an app's ``secret_env`` reads (in the app's namespace)."""
+    return f"{app_name}-env"
+
+
 def platform_secrets(cfg: HomeportConfig) -> list[PlatformSecret]:
-    """Return the secrets the enabled components need, in a stable order."""
+    """Return the secrets the enabled components need, in a stable order.
+
+    Every Secret a rendered object references and nothing in the cluster generates is here,
+    so ``homeport init`` can create (or ask for) all of them: the Cloudflare token, the
+    generated Authentik and Grafana credentials, the S3 backup credentials, the SMTP
+    password of e-mail alerts, and the ``<app>-env`` Secret of each app's ``secret_env``.
+    """
     out = [CERT_MANAGER_TOKEN]
     if cfg.components.ddns.enabled:
         out.append(DDNS_TOKEN)
@@ -78,6 +112,21 @@ def platform_secrets(cfg: HomeportConfig) -> list[PlatformSecret]:
     mon = cfg.components.monitoring
     if mon.enabled and mon.auth == "public":
         out.append(GRAFANA_ADMIN)
+    s3 = backup_s3_secret(cfg)
+    if s3 is not None:
+        out.append(s3)
+    if mon.enabled and mon.alerts.email:
+        out.append(ALERTMANAGER_SMTP)
+    for app in cfg.apps:
+        if app.secret_env:
+            out.append(
+                PlatformSecret(
+                    app.name,
+                    app_env_secret_name(app.name),
+                    tuple(sorted(set(app.secret_env.values()))),
+                    needed_by=f"app {app.name} (secret_env)",
+                )
+            )
     return out
 
 

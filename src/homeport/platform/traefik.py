@@ -167,10 +167,31 @@ def _values(cfg: HomeportConfig) -> Obj:
         },
         "podDisruptionBudget": {"enabled": n > 1, **({"maxUnavailable": 1} if n > 1 else {})},
     }
-    lb_ip = cfg.components.traefik.load_balancer_ip
-    if lb_ip:
-        values["service"] = {"spec": {"loadBalancerIP": lb_ip}}
+    service, node_ports = _service(cfg)
+    if service:
+        values["service"] = service
+    for entry_point, node_port in node_ports.items():
+        values["ports"][entry_point]["nodePort"] = node_port
     return values
+
+
+def _service(cfg: HomeportConfig) -> tuple[Obj, dict[str, int]]:
+    """Traefik's Service values and node ports for ``load_balancer.type``."""
+    lb = cfg.load_balancer
+    lb_ip = cfg.components.traefik.load_balancer_ip
+    if lb.type == "nodeport":
+        # No load balancer: the router forwards 80/443 to these node ports. Local keeps
+        # the client's address (one node, so no second hop is lost).
+        return (
+            {"spec": {"type": "NodePort", "externalTrafficPolicy": "Local"}},
+            {"web": lb.http_node_port, "websecure": lb.https_node_port},
+        )
+    if lb_ip and lb.type == "metallb":
+        # MetalLB's annotation, not the deprecated spec.loadBalancerIP.
+        return {"annotations": {"metallb.io/loadBalancerIPs": lb_ip}}, {}
+    if lb_ip:
+        return {"spec": {"loadBalancerIP": lb_ip}}, {}
+    return {}, {}
 
 
 def _namespace() -> NamespaceSpec:
