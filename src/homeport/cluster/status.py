@@ -1,7 +1,9 @@
 """``homeport status``: one look at everything that can go wrong, with an exit code.
 
 It reads only what the controllers publish: Argo CD Applications (sync, health,
-revision), cert-manager Certificates (Ready, ``notAfter``), the DDNS controller's status
+revision), cert-manager Certificates (Ready, ``notAfter``, ``renewalTime``, and why an
+issuance is stuck: the failed issuance's message and the reason of each pending ACME
+Challenge, e.g. the Cloudflare API's error), the DDNS controller's status
 ConfigMap, and the readiness of Traefik, Authentik and the database cluster.
 
 Levels: ``ok``; ``warning`` (needs attention soon: a certificate under 14 days, an
@@ -135,10 +137,62 @@ def application_checks(kube: Kube) -> list[Check]:
     return out
 
 
+def _one_line(text: Any) -> str:
+    # cert-manager's reasons carry the API's errors on tab-indented lines.
+    return " ".join(str(text).split())
+
+
+def _owner(obj: Obj, kind: str) -> str | None:
+    for o in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if o.get("kind") == kind:
+            return str(o.get("name"))
+    return None
+
+
+def challenge_problems(kube: Kube) -> dict[tuple[str, str], list[str]]:
+    """Why ACME challenges are stuck, by the (namespace, name) of their Certificate.
+
+    cert-manager links them Challenge -> Order -> CertificateRequest (owner references) and
+    CertificateRequest -> Certificate (the ``cert-manager.io/certificate-name`` annotation).
+    Valid challenges and those without a reason are left out.
+    """
+    crs = {
+        (cr["metadata"].get("namespace", ""), cr["metadata"]["name"]): (
+            (cr["metadata"].get("annotations") or {}).get("cert-manager.io/certificate-name")
+        )
+        for cr in kube.list_objects("cert-manager.io/v1", "CertificateRequest")
+    }
+    orders = {
+        (o["metadata"].get("namespace", ""), o["metadata"]["name"]): _owner(o, "CertificateRequest")
+        for o in kube.list_objects("acme.cert-manager.io/v1", "Order")
+    }
+    out: dict[tuple[str, str], list[str]] = {}
+    for ch in sorted(
+        kube.list_objects("acme.cert-manager.io/v1", "Challenge"),
+        key=lambda c: (c["metadata"].get("namespace", ""), c["metadata"]["name"]),
+    ):
+        ns = ch["metadata"].get("namespace", "")
+        status = ch.get("status") or {}
+        reason = _one_line(status.get("reason") or "")
+        if status.get("state") == "valid" or not reason:
+            continue
+        cr = orders.get((ns, _owner(ch, "Order") or ""))
+        cert = crs.get((ns, cr or ""))
+        if cert:
+            dns_name = (ch.get("spec") or {}).get("dnsName", "?")
+            out.setdefault((ns, cert), []).append(f"challenge for {dns_name}: {reason}")
+    return out
+
+
 def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
-    """Readiness and expiry of every cert-manager Certificate."""
+    """Readiness, expiry and renewal time of every cert-manager Certificate.
+
+    A Certificate that is not ready also shows why, as cert-manager recorded it: the
+    message of a failed issuance and the reason of each pending ACME Challenge.
+    """
     now = now or _utcnow()
     out = []
+    stuck: dict[tuple[str, str], list[str]] | None = None
     for cert in sorted(
         kube.list_objects("cert-manager.io/v1", "Certificate"),
         key=lambda c: (c["metadata"].get("namespace", ""), c["metadata"]["name"]),
@@ -147,20 +201,30 @@ def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check
         name = f"{md.get('namespace')}/{md['name']}"
         ready = _condition(cert, "Ready")
         is_ready = bool(ready and ready.get("status") == "True")
-        not_after = _parse_time((cert.get("status") or {}).get("notAfter"))
+        status = cert.get("status") or {}
+        not_after = _parse_time(status.get("notAfter"))
+        renewal = _parse_time(status.get("renewalTime"))
         days = None if not_after is None else int((not_after - now).total_seconds() // 86400)
         level: Level = "ok"
         parts = ["ready" if is_ready else "not ready"]
         if not is_ready:
             level = "error"
             if ready and ready.get("message"):
-                parts.append(str(ready["message"]))
+                parts.append(_one_line(ready["message"]))
+            issuing = _condition(cert, "Issuing")
+            if issuing and issuing.get("status") == "False" and issuing.get("message"):
+                parts.append(_one_line(issuing["message"]))
+            if stuck is None:
+                stuck = challenge_problems(kube)
+            parts += stuck.get((str(md.get("namespace", "")), str(md["name"])), [])
         if days is not None:
             parts.append(f"expires {not_after:%Y-%m-%d} ({days} days left)")
             if days < CERT_ERROR_DAYS:
                 level = "error"
             elif days < CERT_WARNING_DAYS and level == "ok":
                 level = "warning"
+        if renewal is not None:
+            parts.append(f"renews {renewal:%Y-%m-%d}")
         out.append(
             Check(
                 "certificates",
@@ -170,6 +234,7 @@ def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check
                 {
                     "ready": is_ready,
                     "notAfter": not_after.strftime("%Y-%m-%dT%H:%M:%SZ") if not_after else None,
+                    "renewalTime": renewal.strftime("%Y-%m-%dT%H:%M:%SZ") if renewal else None,
                     "daysLeft": days,
                 },
             )
