@@ -81,7 +81,8 @@ build_go pebble-challtestsrv "$PEBBLE_PIN" github.com/letsencrypt/pebble/v2/cmd/
 # proxy reachable here refuses. When ../shared carries vcert-v5.12.3-ngts-stub.patch, vcert is
 # replaced by v5.12.3 from the proxy plus that 2-file patch (adds endpoint.ConnectorTypeNGTS and a
 # stub pkg/venafi/ngts whose Authenticate always fails). Only Venafi issuers use vcert; ACME issuers,
-# which homeport renders and tests/certs exercises, never reach it.
+# which homeport renders and tests/certs exercises, never reach it. Without ../shared there is no
+# patch: upstream's go.mod is used as is, which needs a module proxy serving vcert v5.13+.
 CM_PIN=$(pin CERT_MANAGER_VERSION)
 build_cert_manager() {
   local name=cert-manager-controller stamp="$BIN/.cert-manager-controller.version"
@@ -90,7 +91,7 @@ build_cert_manager() {
   local shared=${HOMEPORT_SHARED:-$ROOT/../shared}
   local work; work=$(mktemp -d)
   # shellcheck disable=SC2064  # expand $work now: it is local
-  trap "chmod -R u+w '$work' 2>/dev/null; rm -rf '$work'" RETURN
+  trap "chmod -R u+w '$work' 2>/dev/null; rm -rf '$work'; trap - RETURN" RETURN
   if [ -d "$shared/upstream/cert-manager-$CM_PIN-controller" ]; then
     cp -r "$shared/upstream/cert-manager-$CM_PIN-controller" "$work/controller"
   else
