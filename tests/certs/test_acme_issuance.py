@@ -313,6 +313,7 @@ def test_cloudflare_faults_end_in_a_clear_challenge_reason(
     check = _cert_check(doc, f"{ns}/{name}")
     assert check["level"] == "error"
     assert expected in check["detail"], check
+    print(f"\n{fault}: homeport status: {check['detail']}")
     assert code == 1
     # The issued certificate is still fine next to it.
     assert _cert_check(doc, "traefik/wildcard")["level"] == "ok"
