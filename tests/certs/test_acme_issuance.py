@@ -140,7 +140,6 @@ def issued(stack: Stack) -> dict[str, Any]:
     before = stack.cf.snapshot()
     cert = stack.certificate
     ns, name = cert["metadata"]["namespace"], cert["metadata"]["name"]
-    # Negative control: before the controller acts, status reports it as not ready.
     stack.kube.apply(cert)
     t0 = time.monotonic()
 
