@@ -51,7 +51,7 @@ def _get(kube: Kube, kind: str, name: str, ns: str | None = None) -> dict[str, A
     return kube.get(api, kind, name, ns)
 
 
-def _delete(kube: Kube, api_version: str, kind: str, name: str, ns: str) -> None:
+def _delete(kube: Kube, api_version: str, kind: str, name: str, ns: str | None) -> None:
     """Delete an object; strip its finalizers (cert-manager's cleanup may be what failed)."""
     cls = kube._cls(kube.require_type(api_version, kind))
     client = kube._client
@@ -242,8 +242,11 @@ FAULTS = {
 def fault_cert(stack: Stack, issued: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """A copy of the rendered Certificate for one subdomain; removed with its ACME objects."""
     made: list[dict[str, Any]] = []
-    yield {"made": made}
+    issuers: list[str] = []
+    yield {"made": made, "issuers": issuers}
     kube = stack.kube
+    for name in issuers:
+        _delete(kube, "cert-manager.io/v1", "ClusterIssuer", name, None)
     for cert in made:
         ns, name = cert["metadata"]["namespace"], cert["metadata"]["name"]
         _delete(kube, "cert-manager.io/v1", "Certificate", name, ns)
@@ -315,4 +318,42 @@ def test_cloudflare_faults_end_in_a_clear_challenge_reason(
     print(f"\n{fault}: homeport status: {check['detail']}")
     assert code == 1
     # The issued certificate is still fine next to it.
+    assert _cert_check(doc, "traefik/wildcard")["level"] == "ok"
+
+
+def test_unreachable_acme_server_shows_as_the_issuer_problem(
+    stack: Stack, issued: dict[str, Any], fault_cert: dict[str, Any]
+) -> None:
+    """An issuer that cannot register its account: the Certificate's status says so."""
+    from cluster.apiserver import free_port
+
+    issuer = json.loads(json.dumps(stack.issuers[0]))
+    issuer["metadata"]["name"] = "fault-unreachable"
+    issuer["spec"]["acme"]["server"] = f"https://127.0.0.1:{free_port()}/dir"  # nobody listens
+    issuer["spec"]["acme"]["privateKeySecretRef"]["name"] = "fault-unreachable-account-key"
+    fault_cert["issuers"].append("fault-unreachable")
+    stack.kube.apply(issuer)
+    cert = json.loads(json.dumps(stack.certificate))
+    cert["metadata"]["name"] = "fault-issuer"
+    cert["spec"]["secretName"] = "fault-issuer-tls"
+    cert["spec"]["issuerRef"]["name"] = "fault-unreachable"
+    fault_cert["made"].append(cert)
+    stack.kube.apply(cert)
+
+    def failed() -> dict[str, Any] | None:
+        c = condition(_get(stack.kube, "ClusterIssuer", "fault-unreachable"))
+        return c if c and c["status"] == "False" else None
+
+    c = stack.wait("fault-unreachable issuer not Ready", failed, 60)
+    assert c["reason"] == "ErrRegisterACMEAccount", c
+    code, doc = _status_json(stack)
+    check = _cert_check(doc, f"{cert['metadata']['namespace']}/fault-issuer")
+    assert check["level"] == "error"
+    assert (
+        "ClusterIssuer fault-unreachable not ready: Failed to register ACME account"
+        in (check["detail"])
+    ), check
+    print(f"\nunreachable ACME server: homeport status: {check['detail']}")
+    assert code == 1
+    # The rendered issuers are unaffected: the issued certificate stays ok.
     assert _cert_check(doc, "traefik/wildcard")["level"] == "ok"

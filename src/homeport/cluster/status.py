@@ -2,8 +2,9 @@
 
 It reads only what the controllers publish: Argo CD Applications (sync, health,
 revision), cert-manager Certificates (Ready, ``notAfter``, ``renewalTime``, and why an
-issuance is stuck: the failed issuance's message and the reason of each pending ACME
-Challenge, e.g. the Cloudflare API's error), the DDNS controller's status
+issuance is stuck: an issuer that is not ready, the failed issuance's message and the
+reason of each pending ACME Challenge, e.g. the Cloudflare API's error), the DDNS
+controller's status
 ConfigMap, and the readiness of Traefik, Authentik and the database cluster.
 
 Levels: ``ok``; ``warning`` (needs attention soon: a certificate under 14 days, an
@@ -184,11 +185,29 @@ def challenge_problems(kube: Kube) -> dict[tuple[str, str], list[str]]:
     return out
 
 
+def issuer_problem(kube: Kube, cert: Obj) -> str | None:
+    """Why the Certificate's issuer cannot issue (its Ready condition), or ``None``."""
+    ref = (cert.get("spec") or {}).get("issuerRef") or {}
+    if ref.get("group", "cert-manager.io") != "cert-manager.io" or not ref.get("name"):
+        return None  # an external issuer: its status has no common shape
+    kind = "ClusterIssuer" if ref.get("kind") == "ClusterIssuer" else "Issuer"
+    ns = None if kind == "ClusterIssuer" else cert["metadata"].get("namespace")
+    issuer = kube.get("cert-manager.io/v1", kind, str(ref["name"]), ns)
+    if issuer is None:
+        return f"{kind} {ref['name']} does not exist"
+    ready = _condition(issuer, "Ready")
+    if ready and ready.get("status") == "True":
+        return None
+    why = _one_line((ready or {}).get("message") or "no Ready condition yet")
+    return f"{kind} {ref['name']} not ready: {why}"
+
+
 def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
     """Readiness, expiry and renewal time of every cert-manager Certificate.
 
-    A Certificate that is not ready also shows why, as cert-manager recorded it: the
-    message of a failed issuance and the reason of each pending ACME Challenge.
+    A Certificate that is not ready also shows why, as cert-manager recorded it: an issuer
+    that is not ready, the message of a failed issuance and the reason of each pending
+    ACME Challenge.
     """
     now = now or _utcnow()
     out = []
@@ -214,6 +233,9 @@ def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check
             issuing = _condition(cert, "Issuing")
             if issuing and issuing.get("status") == "False" and issuing.get("message"):
                 parts.append(_one_line(issuing["message"]))
+            problem = issuer_problem(kube, cert)
+            if problem:
+                parts.append(problem)
             if stuck is None:
                 stuck = challenge_problems(kube)
             parts += stuck.get((str(md.get("namespace", "")), str(md["name"])), [])
