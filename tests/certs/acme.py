@@ -338,11 +338,15 @@ class CloudflareProxy:
         self._sock.close()
 
 
-def chart_controller_args(chart_dir: Path, values: dict[str, Any], namespace: str) -> list[str]:
-    """The cert-manager controller's container args, as the pinned chart renders them.
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+CONTROLLER_SA = "cert-manager"
 
-    Runs the real ``helm template`` (the Helm Argo CD uses) over the chart with the values
-    of the rendered Application, and substitutes ``$(POD_NAMESPACE)`` as the kubelet would.
+
+def chart_objects(chart_dir: Path, values: dict[str, Any], namespace: str) -> list[dict[str, Any]]:
+    """What the pinned chart renders from these values: the real ``helm template``.
+
+    The same Helm (v4) Argo CD templates the chart with, over the values of the rendered
+    cert-manager Application.
     """
     out = subprocess.run(
         [
@@ -363,19 +367,33 @@ def chart_controller_args(chart_dir: Path, values: dict[str, Any], namespace: st
     )
     if out.returncode != 0:
         raise RuntimeError(f"helm template {chart_dir} failed:\n{out.stderr}")
-    for doc in yaml.safe_load_all(out.stdout):
-        if (
-            isinstance(doc, dict)
-            and doc.get("kind") == "Deployment"
-            and doc["metadata"]["name"] == "cert-manager"
-        ):
-            container = doc["spec"]["template"]["spec"]["containers"][0]
-            return [a.replace("$(POD_NAMESPACE)", namespace) for a in container["args"]]
+    return [d for d in yaml.safe_load_all(out.stdout) if isinstance(d, dict)]
+
+
+def controller_deployment(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """The chart's cert-manager controller Deployment."""
+    for doc in objects:
+        if doc.get("kind") == "Deployment" and doc["metadata"]["name"] == "cert-manager":
+            return doc
     raise RuntimeError("helm template produced no cert-manager controller Deployment")
+
+
+def controller_args(objects: list[dict[str, Any]], namespace: str) -> list[str]:
+    """The controller container's args, ``$(POD_NAMESPACE)`` substituted as the kubelet would."""
+    container = controller_deployment(objects)["spec"]["template"]["spec"]["containers"][0]
+    return [str(a).replace("$(POD_NAMESPACE)", namespace) for a in container["args"]]
+
+
+def chart_rbac(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chart's ServiceAccounts, (Cluster)Roles and bindings: what the controller may do."""
+    return [o for o in objects if o.get("kind") in RBAC_KINDS]
 
 
 def loopback_args(chart_args: list[str], kubeconfig: Path, nameserver: str) -> list[str]:
     """Chart args plus what running outside a pod on loopback needs; the only changes.
+
+    Leader election stays on, as the chart runs it (a Lease in the leader-election namespace,
+    which the chart's Role must allow).
 
     The recursive nameservers the chart sets (public resolvers) become the test's DNS
     server; ``--dns01-recursive-nameservers-only`` must already be there (from the values).
@@ -388,7 +406,6 @@ def loopback_args(chart_args: list[str], kubeconfig: Path, nameserver: str) -> l
     return [
         *out,
         f"--kubeconfig={kubeconfig}",
-        "--leader-elect=false",  # one process; no Lease churn
         f"--metrics-listen-address=127.0.0.1:{free_port()}",
         f"--internal-healthz-listen-address=127.0.0.1:{free_port()}",
         "--enable-profiling=false",

@@ -25,12 +25,16 @@ from homeport.platform import secrets as psec
 from homeport.versions import CERT_MANAGER_CHART_VERSION
 
 from .acme import (
+    CONTROLLER_SA,
     CertManager,
     ChallTestSrv,
     CloudflareProxy,
     Pebble,
     TestCA,
-    chart_controller_args,
+    chart_objects,
+    chart_rbac,
+    controller_args,
+    controller_deployment,
     loopback_args,
 )
 
@@ -219,11 +223,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         issuers = point_issuers_at_pebble(tree.all("ClusterIssuer"), pebble.directory, ca.pem)
         apply_objects(kube, issuers)
-        args = loopback_args(
-            chart_controller_args(CHART_DIR, tree.app_values("cert-manager"), "cert-manager"),
-            api.kubeconfig,
-            chall.dns,
+        chart = chart_objects(CHART_DIR, tree.app_values("cert-manager"), "cert-manager")
+        # The controller runs as its ServiceAccount, with exactly the chart's RBAC: a client
+        # certificate for system:serviceaccount:cert-manager:<sa>, which RBAC's ServiceAccount
+        # subjects match by user name.
+        apply_objects(kube, chart_rbac(chart))
+        sa = controller_deployment(chart)["spec"]["template"]["spec"]["serviceAccountName"]
+        assert sa == CONTROLLER_SA
+        user_kubeconfig = api.write_user_kubeconfig(
+            f"system:serviceaccount:cert-manager:{sa}",
+            ("system:serviceaccounts", "system:serviceaccounts:cert-manager"),
         )
+        args = loopback_args(controller_args(chart, "cert-manager"), user_kubeconfig, chall.dns)
         t0 = time.monotonic()
         cm = CertManager(base, args, proxy, ca)
         started.append(cm)

@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from lightkube.types import PatchType
 
-from homeport.cluster.kube import Kube
+from homeport.cluster.kube import Kube, connect
 
 from .conftest import DDNS_RECORD, DOMAIN, TOKEN, Stack, condition, run_homeport
 
@@ -89,6 +90,14 @@ def test_controller_runs_with_the_rendered_chart_flags(stack: Stack) -> None:
     assert f"--dns01-recursive-nameservers={stack.chall.dns}" in args
     assert "--cluster-resource-namespace=cert-manager" in args
     assert "--leader-election-namespace=cert-manager" in args
+    assert not [a for a in args if a.startswith("--leader-elect=")]  # on, as in the chart
+    # It runs as the chart's ServiceAccount with the chart's RBAC, not as an admin.
+    (kubeconfig,) = [a.split("=", 1)[1] for a in args if a.startswith("--kubeconfig=")]
+    with connect(Path(kubeconfig)) as sa:
+        assert sa.can("create", "coordination.k8s.io", "leases", "cert-manager")
+        assert sa.can("create", "", "secrets", "traefik")
+        assert not sa.can("create", "", "namespaces")  # negative control
+        assert not sa.can("create", "apiextensions.k8s.io", "customresourcedefinitions")
     # Negative control: the tree itself asks for public resolvers, which the test replaced.
     values = stack.tree.app_values("cert-manager")
     assert values["dns01RecursiveNameserversOnly"] is True
