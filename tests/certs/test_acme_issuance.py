@@ -5,8 +5,9 @@ cert-manager's controller v1.21.1 (upstream cmd/controller; built with ONE patch
 dependency, vcert v5.12.3 + a stub NGTS connector, because the module proxy here refuses the
 vcert v5.13+ it requires; only Venafi issuers use vcert, never ACME), run with the args the
 pinned chart renders (real ``helm template``) from the tree's cert-manager values plus loopback
-addresses; pebble v2.10.3 (Let's Encrypt's ACME test server) and pebble-challtestsrv (the DNS
-server pebble's DNS-01 validation and cert-manager's self-check query); ``homeport init`` /
+addresses, as the chart's ServiceAccount under the chart's RBAC, with leader election on;
+pebble v2.10.3 (Let's Encrypt's ACME test server) and pebble-challtestsrv (the DNS server
+pebble's DNS-01 validation and cert-manager's self-check query); ``homeport init`` /
 ``render`` / ``status`` as processes; the SealedSecret opened with the sealing key.
 
 Stand-in: the Cloudflare v4 API (tests/ddns/emulator.py), reached by cert-manager's fixed
@@ -16,7 +17,8 @@ into challtestsrv, as Cloudflare's nameservers would serve them.
 
 The only change to the rendered objects: the issuers' ACME server URL and caBundle
 (:func:`conftest.point_issuers_at_pebble`). cert-manager waits a fixed 60 s after each
-successful self-check, so issuance takes a little over a minute.
+successful self-check and solves the apex and the wildcard (same ``_acme-challenge`` name)
+one after the other, so issuance takes about two minutes.
 """
 
 from __future__ import annotations
