@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from lightkube.types import PatchType
 
 from homeport.cluster.kube import Kube, connect
+from homeport.cluster.status import certificate_checks, collect
 
 from .conftest import DDNS_RECORD, DOMAIN, TOKEN, Stack, condition, run_homeport
 
@@ -239,6 +240,13 @@ def test_status_reads_the_issued_certificate(stack: Stack, issued: dict[str, Any
     assert not_after - renewal == dt.timedelta(hours=720)
     assert f"renews {renewal:%Y-%m-%d}" in check["detail"]
     assert code == 0, doc
+    # The same real object, read at a later clock: past renewalTime means renewal is failing.
+    late = collect(stack.kube, now=renewal + dt.timedelta(days=2)).checks
+    (c,) = [c for c in late if c.name == "traefik/wildcard"]
+    assert c.level == "warning" and "renewal overdue since" in c.detail, c
+    early = collect(stack.kube, now=renewal - dt.timedelta(minutes=1)).checks
+    (c,) = [c for c in early if c.name == "traefik/wildcard"]
+    assert c.level == "ok", c  # negative control
 
 
 FAULTS = {
@@ -366,5 +374,34 @@ def test_unreachable_acme_server_shows_as_the_issuer_problem(
     ), check
     print(f"\nunreachable ACME server: homeport status: {check['detail']}")
     assert code == 1
+    # A user who may read Certificates only still gets the verdict, without the reasons.
+    role = {"apiGroups": ["cert-manager.io"], "resources": ["certificates"]}
+    stack.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "certificates-reader"},
+            "rules": [{**role, "verbs": ["get", "list"]}],
+        }
+    )
+    stack.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "certificates-reader"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "certificates-reader",
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "reader"}
+            ],
+        }
+    )
+    with connect(stack.api.write_user_kubeconfig("reader")) as reader:
+        (c,) = [c for c in certificate_checks(reader) if c.name.endswith("/fault-issuer")]
+    assert c.level == "error" and "not ready" in c.detail
+    assert "fault-unreachable" not in c.detail
     # The rendered issuers are unaffected: the issued certificate stays ok.
     assert _cert_check(doc, "traefik/wildcard")["level"] == "ok"

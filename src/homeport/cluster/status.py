@@ -4,10 +4,11 @@ It reads only what the controllers publish: Argo CD Applications (sync, health,
 revision), cert-manager Certificates (Ready, ``notAfter``, ``renewalTime``, and why an
 issuance is stuck: an issuer that is not ready, the failed issuance's message and the
 reason of each pending ACME Challenge, e.g. the Cloudflare API's error), the DDNS
-controller's status
-ConfigMap, and the readiness of Traefik, Authentik and the database cluster.
+controller's status ConfigMap, and the readiness of Traefik, Authentik and the database
+cluster.
 
-Levels: ``ok``; ``warning`` (needs attention soon: a certificate under 14 days, an
+Levels: ``ok``; ``warning`` (needs attention soon: a certificate under 14 days or past
+its renewal time by more than an hour, an
 Application still progressing, a DDNS failure streak starting); ``error`` (broken now:
 degraded or out-of-sync Applications, a certificate under 7 days or not ready, DDNS
 failing repeatedly, a component not ready). Exit code: 0 all ok, 3 warnings only,
@@ -24,6 +25,7 @@ from typing import Any, Literal
 
 from homeport.cluster.bootstrap import app_states
 from homeport.cluster.kube import Kube, Obj
+from homeport.errors import ClusterError
 
 Level = Literal["ok", "warning", "error"]
 _RANK = {"ok": 0, "warning": 1, "error": 2}
@@ -33,6 +35,8 @@ DDNS_NAMESPACE = "cloudflare-ddns"
 DDNS_CONFIGMAP = "homeport-ddns-status"
 DDNS_KEY = "status.json"
 DDNS_ERROR_STREAK = 3
+# cert-manager renews at renewalTime; later than this means the renewal is failing.
+RENEWAL_GRACE = dt.timedelta(hours=1)
 EXIT_OK, EXIT_ERROR, EXIT_WARNING = 0, 1, 3
 
 # (section, namespace) of platform workloads whose Deployments must be available.
@@ -202,12 +206,30 @@ def issuer_problem(kube: Kube, cert: Obj) -> str | None:
     return f"{kind} {ref['name']} not ready: {why}"
 
 
+def _why_stuck(
+    kube: Kube, cert: Obj, stuck: dict[tuple[str, str], list[str]] | None
+) -> tuple[list[str], dict[tuple[str, str], list[str]] | None]:
+    """Issuer and Challenge problems of one Certificate (best effort: needs read access)."""
+    md = cert["metadata"]
+    parts: list[str] = []
+    try:
+        problem = issuer_problem(kube, cert)
+        if stuck is None:
+            stuck = challenge_problems(kube)
+    except ClusterError:  # a user who may read Certificates but not issuers or challenges
+        return parts, stuck
+    if problem:
+        parts.append(problem)
+    parts += stuck.get((str(md.get("namespace", "")), str(md["name"])), [])
+    return parts, stuck
+
+
 def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
     """Readiness, expiry and renewal time of every cert-manager Certificate.
 
-    A Certificate that is not ready also shows why, as cert-manager recorded it: an issuer
-    that is not ready, the message of a failed issuance and the reason of each pending
-    ACME Challenge.
+    A Certificate that is not ready, or whose renewal is overdue, also shows why, as
+    cert-manager recorded it: an issuer that is not ready, the message of a failed
+    issuance and the reason of each pending ACME Challenge.
     """
     now = now or _utcnow()
     out = []
@@ -233,19 +255,21 @@ def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check
             issuing = _condition(cert, "Issuing")
             if issuing and issuing.get("status") == "False" and issuing.get("message"):
                 parts.append(_one_line(issuing["message"]))
-            problem = issuer_problem(kube, cert)
-            if problem:
-                parts.append(problem)
-            if stuck is None:
-                stuck = challenge_problems(kube)
-            parts += stuck.get((str(md.get("namespace", "")), str(md["name"])), [])
+            why, stuck = _why_stuck(kube, cert, stuck)
+            parts += why
         if days is not None:
             parts.append(f"expires {not_after:%Y-%m-%d} ({days} days left)")
             if days < CERT_ERROR_DAYS:
                 level = "error"
             elif days < CERT_WARNING_DAYS and level == "ok":
                 level = "warning"
-        if renewal is not None:
+        if renewal is not None and is_ready and now > renewal + RENEWAL_GRACE:
+            parts.append(f"renewal overdue since {renewal:%Y-%m-%d %H:%M}Z")
+            why, stuck = _why_stuck(kube, cert, stuck)
+            parts += why
+            if level == "ok":
+                level = "warning"
+        elif renewal is not None:
             parts.append(f"renews {renewal:%Y-%m-%d}")
         out.append(
             Check(
