@@ -129,3 +129,59 @@ if ! [ -x "$BIN/actionlint" ] || [ "$(cat "$actionlint_stamp" 2>/dev/null)" != "
     "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_PIN"
   echo "$ACTIONLINT_PIN" > "$actionlint_stamp"
 fi
+# --- ACME issuance test (tests/certs): pebble, pebble-challtestsrv, cert-manager's controller ---
+# pebble is Let's Encrypt's ACME test server; challtestsrv is the DNS server it (and cert-manager's
+# self-check) queries, whose TXT records the Cloudflare API emulator sets over HTTP.
+PEBBLE_PIN=$(pin PEBBLE_VERSION)
+build_go pebble "$PEBBLE_PIN" github.com/letsencrypt/pebble/v2/cmd/pebble
+build_go pebble-challtestsrv "$PEBBLE_PIN" github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv
+
+# cert-manager's controller main is the nested module cmd/controller
+# (github.com/cert-manager/cert-manager/controller-binary), which upstream builds with
+# `replace github.com/cert-manager/cert-manager => ../../` and which is not on the module proxy.
+# Source: ../shared/upstream/cert-manager-v1.21.1-controller (the tag's cmd/controller, unmodified);
+# without ../shared, the same folder from a shallow clone of the tag. The replace is swapped for a
+# require of the released module at the same tag.
+# PATCHED DEPENDENCY: cert-manager v1.21.1 requires github.com/Venafi/vcert/v5 v5.13+, which the module
+# proxy reachable here refuses. When ../shared carries vcert-v5.12.3-ngts-stub.patch, vcert is
+# replaced by v5.12.3 from the proxy plus that 2-file patch (adds endpoint.ConnectorTypeNGTS and a
+# stub pkg/venafi/ngts whose Authenticate always fails). Only Venafi issuers use vcert; ACME issuers,
+# which homeport renders and tests/certs exercises, never reach it. Without ../shared there is no
+# patch: upstream's go.mod is used as is, which needs a module proxy serving vcert v5.13+.
+CM_PIN=$(pin CERT_MANAGER_VERSION)
+build_cert_manager() {
+  local name=cert-manager-controller stamp="$BIN/.cert-manager-controller.version"
+  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$CM_PIN" ]; then return 0; fi
+  echo "building $name $CM_PIN" >&2
+  local shared=${HOMEPORT_SHARED:-$ROOT/../shared}
+  local work; work=$(mktemp -d)
+  # shellcheck disable=SC2064  # expand $work now: it is local
+  trap "chmod -R u+w '$work' 2>/dev/null; rm -rf '$work'; trap - RETURN" RETURN
+  if [ -d "$shared/upstream/cert-manager-$CM_PIN-controller" ]; then
+    cp -r "$shared/upstream/cert-manager-$CM_PIN-controller" "$work/controller"
+  else
+    git clone -q --depth 1 --branch "$CM_PIN" https://github.com/cert-manager/cert-manager "$work/src"
+    cp -r "$work/src/cmd/controller" "$work/controller"
+  fi
+  (
+    cd "$work/controller"
+    go mod edit -dropreplace github.com/cert-manager/cert-manager \
+      -require "github.com/cert-manager/cert-manager@$CM_PIN"
+    local patch="$shared/upstream/vcert-v5.12.3-ngts-stub.patch"
+    if [ -f "$patch" ]; then
+      local vdir; vdir=$(go mod download -json github.com/Venafi/vcert/v5@v5.12.3 \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+      cp -r "$vdir" "$work/vcert" && chmod -R u+w "$work/vcert"
+      (cd "$work/vcert" && patch -s -p1 < "$patch")
+      go mod edit -replace "github.com/Venafi/vcert/v5=$work/vcert"
+    fi
+    go mod tidy
+    go build -trimpath -ldflags "-s -w \
+      -X github.com/cert-manager/cert-manager/pkg/util.AppVersion=$CM_PIN \
+      -X github.com/cert-manager/cert-manager/pkg/util.AppGitCommit=$CM_PIN" \
+      -o "$BIN/.$name.$$.tmp" .
+  )
+  mv -f "$BIN/.$name.$$.tmp" "$BIN/$name"
+  echo "$CM_PIN" > "$stamp"
+}
+build_cert_manager

@@ -46,6 +46,12 @@ TRAEFIK_IMAGE_VERSION = "v3.7.11"
 
 # renovate: datasource=helm depName=cert-manager registryUrl=https://charts.jetstack.io
 CERT_MANAGER_CHART_VERSION = "v1.21.1"
+# The cert-manager controller the ACME tests (tests/certs) build and run: the chart's appVersion.
+# renovate: datasource=github-releases depName=cert-manager/cert-manager
+CERT_MANAGER_VERSION = "v1.21.1"
+# Let's Encrypt's ACME test server and its DNS/management companion, for tests/certs.
+# renovate: datasource=go depName=github.com/letsencrypt/pebble/v2
+PEBBLE_VERSION = "v2.10.3"
 
 # renovate: datasource=helm depName=sealed-secrets registryUrl=https://bitnami-labs.github.io/sealed-secrets
 SEALED_SECRETS_CHART_VERSION = "2.18.5"
@@ -109,7 +115,7 @@ CHARTS: dict[str, Chart] = {
         "https://charts.jetstack.io",
         "cert-manager",
         CERT_MANAGER_CHART_VERSION,
-        CERT_MANAGER_CHART_VERSION,
+        CERT_MANAGER_VERSION,
     ),
     "sealed-secrets": Chart(
         "https://bitnami-labs.github.io/sealed-secrets",

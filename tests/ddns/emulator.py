@@ -6,6 +6,13 @@ The emulator speaks the documented wire format: the v4 envelope
 and the error codes DDNS must handle (81057, 81058, 9109, 10000, 429 + Retry-After).
 Switches inject delays, 5xx storms, rate limits and a create that is applied but answered
 too late (a client timeout).
+
+For DNS-01 (tests/certs) it also stores TXT records (any text up to 2048 characters), knows a
+token scoped to another zone (``/zones`` lists nothing, record calls answer 403), records
+every change with the token that made it (:attr:`CloudflareEmulator.changes`), calls
+``on_change`` after each change (to mirror ``_acme-challenge`` TXT records into a DNS
+server), and serves connections handed to it by a TLS-terminating proxy
+(:meth:`CloudflareEmulator.serve_connection`).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +41,18 @@ class Call:
     query: dict[str, str]
     body: dict[str, Any] | None
     status: int = 0
+    token: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A record change the API applied: create, update or delete, and by which token."""
+
+    op: str
+    name: str
+    type: str
+    content: str
+    token: str
 
 
 @dataclass
@@ -87,7 +107,13 @@ class CloudflareEmulator:
             "revoked": "revoked",
             # Zone.DNS edit without Zone.Zone read: /zones answers an empty list.
             "dns-only": "dns-only",
+            # Zone.DNS edit and Zone.Zone read on some other zone: this one is invisible.
+            "other-zone": "other-zone",
         }
+        self.changes: list[Change] = []
+        # Called (under the emulator's lock, before the API answers) after every change.
+        self.on_change: Callable[[CloudflareEmulator, Change], None] | None = None
+        self._token = threading.local()
         self.calls: list[Call] = []
         self.sw = Switches()
         self._lock = threading.Lock()
@@ -165,6 +191,23 @@ class CloudflareEmulator:
 
     def reset_calls(self) -> None:
         self.calls.clear()
+
+    def records_named(self, name: str, rtype: str) -> list[str]:
+        """Contents of the records with this name and type (call from ``on_change``)."""
+        return sorted(
+            r["content"] for r in self.records.values() if r["name"] == name and r["type"] == rtype
+        )
+
+    def serve_connection(self, sock: socket.socket) -> None:
+        """Serve HTTP on an accepted (e.g. TLS-wrapped) connection, in a new thread."""
+        self._server.process_request(sock, sock.getpeername())
+
+    def _changed(self, op: str, rec: dict[str, Any]) -> None:
+        token = getattr(self._token, "value", "")
+        change = Change(op, rec["name"], rec["type"], rec["content"], token)
+        self.changes.append(change)
+        if self.on_change is not None:
+            self.on_change(self, change)
 
     # -- internals ---------------------------------------------------------------
     def _insert(self, body: dict[str, Any]) -> str:
@@ -284,6 +327,7 @@ class CloudflareEmulator:
             auth = h.headers.get("Authorization", "")
             token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else ""
             perm = self.tokens.get(token)
+            call.token = self._token.value = token
             if perm is None or perm == "revoked":
                 return (
                     403,
@@ -295,7 +339,10 @@ class CloudflareEmulator:
             segs = [s for s in path.split("/") if s]
             if segs == ["zones"] and call.method == "GET":
                 result = [{"id": self.zone_id, "name": self.zone, "status": "active"}]
-                if call.query.get("name") not in (None, self.zone) or perm == "dns-only":
+                if call.query.get("name") not in (None, self.zone) or perm in (
+                    "dns-only",
+                    "other-zone",
+                ):
                     result = []
                 info = {
                     "page": 1,
@@ -319,7 +366,7 @@ class CloudflareEmulator:
                     None,
                     0.0,
                 )
-            if call.method != "GET" and perm not in ("edit", "dns-only"):
+            if perm == "other-zone" or (call.method != "GET" and perm not in ("edit", "dns-only")):
                 return (
                     403,
                     self._env(errors=[{"code": 10000, "message": "Authentication error"}]),
@@ -396,6 +443,10 @@ class CloudflareEmulator:
     ) -> list[dict[str, Any]] | None:
         if not (name == self.zone or name.endswith("." + self.zone)):
             return [{"code": 9005, "message": "Content for A record must be inside the zone"}]
+        if rtype == "TXT":
+            if not content or len(content) > 2048:
+                return [{"code": 9021, "message": "Content for TXT record is invalid."}]
+            return None
         try:
             addr = ipaddress.ip_address(content)
         except ValueError:
@@ -429,6 +480,7 @@ class CloudflareEmulator:
                 0.0,
             )
         rid = self._insert({**body, "name": name})
+        self._changed("create", self.records[rid])
         if self.sw.exists_next_create:
             self.sw.exists_next_create = False
             return (
@@ -456,6 +508,7 @@ class CloudflareEmulator:
             return 200, self._env(self._view(rec)), None, 0.0
         if method == "DELETE":
             del self.records[rid]
+            self._changed("delete", rec)
             return 200, self._env({"id": rid}), None, 0.0
         if method == "PATCH" and self.sw.no_patch:
             return (
@@ -507,6 +560,7 @@ class CloudflareEmulator:
             if rec["proxied"]:
                 rec["ttl"] = 1
             rec["modified_on"] = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+            self._changed("update", rec)
             return 200, self._env(self._view(rec)), None, 0.0
         return 405, self._env(errors=[{"code": 10405, "message": "Method not allowed"}]), None, 0.0
 

@@ -1,10 +1,14 @@
 """``homeport status``: one look at everything that can go wrong, with an exit code.
 
 It reads only what the controllers publish: Argo CD Applications (sync, health,
-revision), cert-manager Certificates (Ready, ``notAfter``), the DDNS controller's status
-ConfigMap, and the readiness of Traefik, Authentik and the database cluster.
+revision), cert-manager Certificates (Ready, ``notAfter``, ``renewalTime``, and why an
+issuance is stuck: an issuer that is not ready, the failed issuance's message and the
+reason of each pending ACME Challenge, e.g. the Cloudflare API's error), the DDNS
+controller's status ConfigMap, and the readiness of Traefik, Authentik and the database
+cluster.
 
-Levels: ``ok``; ``warning`` (needs attention soon: a certificate under 14 days, an
+Levels: ``ok``; ``warning`` (needs attention soon: a certificate under 14 days or past
+its renewal time by more than an hour, an
 Application still progressing, a DDNS failure streak starting); ``error`` (broken now:
 degraded or out-of-sync Applications, a certificate under 7 days or not ready, DDNS
 failing repeatedly, a component not ready). Exit code: 0 all ok, 3 warnings only,
@@ -21,6 +25,7 @@ from typing import Any, Literal
 
 from homeport.cluster.bootstrap import app_states
 from homeport.cluster.kube import Kube, Obj
+from homeport.errors import ClusterError
 
 Level = Literal["ok", "warning", "error"]
 _RANK = {"ok": 0, "warning": 1, "error": 2}
@@ -30,6 +35,8 @@ DDNS_NAMESPACE = "cloudflare-ddns"
 DDNS_CONFIGMAP = "homeport-ddns-status"
 DDNS_KEY = "status.json"
 DDNS_ERROR_STREAK = 3
+# cert-manager renews at renewalTime; later than this means the renewal is failing.
+RENEWAL_GRACE = dt.timedelta(hours=1)
 EXIT_OK, EXIT_ERROR, EXIT_WARNING = 0, 1, 3
 
 # (section, namespace) of platform workloads whose Deployments must be available.
@@ -135,10 +142,98 @@ def application_checks(kube: Kube) -> list[Check]:
     return out
 
 
+def _one_line(text: Any) -> str:
+    # cert-manager's reasons carry the API's errors on tab-indented lines.
+    return " ".join(str(text).split())
+
+
+def _owner(obj: Obj, kind: str) -> str | None:
+    for o in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if o.get("kind") == kind:
+            return str(o.get("name"))
+    return None
+
+
+def challenge_problems(kube: Kube) -> dict[tuple[str, str], list[str]]:
+    """Why ACME challenges are stuck, by the (namespace, name) of their Certificate.
+
+    cert-manager links them Challenge -> Order -> CertificateRequest (owner references) and
+    CertificateRequest -> Certificate (the ``cert-manager.io/certificate-name`` annotation).
+    Valid challenges and those without a reason are left out.
+    """
+    crs = {
+        (cr["metadata"].get("namespace", ""), cr["metadata"]["name"]): (
+            (cr["metadata"].get("annotations") or {}).get("cert-manager.io/certificate-name")
+        )
+        for cr in kube.list_objects("cert-manager.io/v1", "CertificateRequest")
+    }
+    orders = {
+        (o["metadata"].get("namespace", ""), o["metadata"]["name"]): _owner(o, "CertificateRequest")
+        for o in kube.list_objects("acme.cert-manager.io/v1", "Order")
+    }
+    out: dict[tuple[str, str], list[str]] = {}
+    for ch in sorted(
+        kube.list_objects("acme.cert-manager.io/v1", "Challenge"),
+        key=lambda c: (c["metadata"].get("namespace", ""), c["metadata"]["name"]),
+    ):
+        ns = ch["metadata"].get("namespace", "")
+        status = ch.get("status") or {}
+        reason = _one_line(status.get("reason") or "")
+        if status.get("state") == "valid" or not reason:
+            continue
+        cr = orders.get((ns, _owner(ch, "Order") or ""))
+        cert = crs.get((ns, cr or ""))
+        if cert:
+            dns_name = (ch.get("spec") or {}).get("dnsName", "?")
+            out.setdefault((ns, cert), []).append(f"challenge for {dns_name}: {reason}")
+    return out
+
+
+def issuer_problem(kube: Kube, cert: Obj) -> str | None:
+    """Why the Certificate's issuer cannot issue (its Ready condition), or ``None``."""
+    ref = (cert.get("spec") or {}).get("issuerRef") or {}
+    if ref.get("group", "cert-manager.io") != "cert-manager.io" or not ref.get("name"):
+        return None  # an external issuer: its status has no common shape
+    kind = "ClusterIssuer" if ref.get("kind") == "ClusterIssuer" else "Issuer"
+    ns = None if kind == "ClusterIssuer" else cert["metadata"].get("namespace")
+    issuer = kube.get("cert-manager.io/v1", kind, str(ref["name"]), ns)
+    if issuer is None:
+        return f"{kind} {ref['name']} does not exist"
+    ready = _condition(issuer, "Ready")
+    if ready and ready.get("status") == "True":
+        return None
+    why = _one_line((ready or {}).get("message") or "no Ready condition yet")
+    return f"{kind} {ref['name']} not ready: {why}"
+
+
+def _why_stuck(
+    kube: Kube, cert: Obj, stuck: dict[tuple[str, str], list[str]] | None
+) -> tuple[list[str], dict[tuple[str, str], list[str]] | None]:
+    """Issuer and Challenge problems of one Certificate (best effort: needs read access)."""
+    md = cert["metadata"]
+    parts: list[str] = []
+    try:
+        problem = issuer_problem(kube, cert)
+        if stuck is None:
+            stuck = challenge_problems(kube)
+    except ClusterError:  # a user who may read Certificates but not issuers or challenges
+        return parts, stuck
+    if problem:
+        parts.append(problem)
+    parts += stuck.get((str(md.get("namespace", "")), str(md["name"])), [])
+    return parts, stuck
+
+
 def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
-    """Readiness and expiry of every cert-manager Certificate."""
+    """Readiness, expiry and renewal time of every cert-manager Certificate.
+
+    A Certificate that is not ready, or whose renewal is overdue, also shows why, as
+    cert-manager recorded it: an issuer that is not ready, the message of a failed
+    issuance and the reason of each pending ACME Challenge.
+    """
     now = now or _utcnow()
     out = []
+    stuck: dict[tuple[str, str], list[str]] | None = None
     for cert in sorted(
         kube.list_objects("cert-manager.io/v1", "Certificate"),
         key=lambda c: (c["metadata"].get("namespace", ""), c["metadata"]["name"]),
@@ -147,20 +242,35 @@ def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check
         name = f"{md.get('namespace')}/{md['name']}"
         ready = _condition(cert, "Ready")
         is_ready = bool(ready and ready.get("status") == "True")
-        not_after = _parse_time((cert.get("status") or {}).get("notAfter"))
+        status = cert.get("status") or {}
+        not_after = _parse_time(status.get("notAfter"))
+        renewal = _parse_time(status.get("renewalTime"))
         days = None if not_after is None else int((not_after - now).total_seconds() // 86400)
         level: Level = "ok"
         parts = ["ready" if is_ready else "not ready"]
         if not is_ready:
             level = "error"
             if ready and ready.get("message"):
-                parts.append(str(ready["message"]))
+                parts.append(_one_line(ready["message"]))
+            issuing = _condition(cert, "Issuing")
+            if issuing and issuing.get("status") == "False" and issuing.get("message"):
+                parts.append(_one_line(issuing["message"]))
+            why, stuck = _why_stuck(kube, cert, stuck)
+            parts += why
         if days is not None:
             parts.append(f"expires {not_after:%Y-%m-%d} ({days} days left)")
             if days < CERT_ERROR_DAYS:
                 level = "error"
             elif days < CERT_WARNING_DAYS and level == "ok":
                 level = "warning"
+        if renewal is not None and is_ready and now > renewal + RENEWAL_GRACE:
+            parts.append(f"renewal overdue since {renewal:%Y-%m-%d %H:%M}Z")
+            why, stuck = _why_stuck(kube, cert, stuck)
+            parts += why
+            if level == "ok":
+                level = "warning"
+        elif renewal is not None:
+            parts.append(f"renews {renewal:%Y-%m-%d}")
         out.append(
             Check(
                 "certificates",
@@ -170,6 +280,7 @@ def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check
                 {
                     "ready": is_ready,
                     "notAfter": not_after.strftime("%Y-%m-%dT%H:%M:%SZ") if not_after else None,
+                    "renewalTime": renewal.strftime("%Y-%m-%dT%H:%M:%SZ") if renewal else None,
                     "daysLeft": days,
                 },
             )
