@@ -3,7 +3,12 @@
 A chart Application in the tree installs CRDs, Services and Secrets that no manifest in
 the tree spells out; operators create more from custom resources (cert-manager writes
 ``Certificate.spec.secretName``, CloudNativePG a Cluster's credentials and services).
-Keep this table in step with ``homeport.versions.CHARTS``.
+
+With a chart cache (``homeport check --charts``) the charts are expanded with Helm and
+their real objects replace ``CHART_TABLE``; the table is the offline fallback, and a test
+expands the pinned charts to prove it agrees (tests/check/test_charts.py). What a chart's
+controller creates at run time (``runtime_secrets``) is never in Helm's output, so it is
+used either way.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ class ChartInstalls:
         services: Service names the chart creates; ``{release}`` is the release name.
         secrets: Secret names the chart creates.
         crd_folder: Key of the chart's CRDs in ``versions.CRD_FOLDERS``.
+        runtime_secrets: Secrets the chart's controller creates when it runs.
     """
 
     crd_groups: frozenset[str] = frozenset()
     services: tuple[str, ...] = ("{release}",)
     secrets: tuple[str, ...] = ()
     crd_folder: str = ""
+    runtime_secrets: tuple[str, ...] = ()
 
 
 CHART_TABLE: dict[str, ChartInstalls] = {

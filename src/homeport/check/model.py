@@ -80,6 +80,12 @@ _RULES = [
         "duplicate object",
         "Two manifests for one object fight each other on every sync.",
     ),
+    Rule(
+        "HP-S007",
+        "error",
+        "chart does not expand",
+        "Argo CD reports ComparisonError when Helm cannot template the chart with its values.",
+    ),
     # -- references -------------------------------------------------------------------
     Rule(
         "HP-R001",
