@@ -72,10 +72,7 @@ class SealedSecretsController:
             "kind": "TokenRequest",
             "spec": {"expirationSeconds": 3600},
         }
-        path = (
-            f"/api/v1/namespaces/{self.namespace}/serviceaccounts/"
-            f"{self.service_account}/token"
-        )
+        path = f"/api/v1/namespaces/{self.namespace}/serviceaccounts/{self.service_account}/token"
         got: Any = self.kube.raw_post(path, body)
         return str(got["status"]["token"])
 

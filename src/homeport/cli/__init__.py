@@ -28,6 +28,7 @@ VERBS = {
     "unseal": "seal",
     "schema": "schema",
     "schemas": "schemas",
+    "charts": "charts",
     "bootstrap": "bootstrap",
     "status": "status",
     "backup": "backup",
