@@ -1076,17 +1076,44 @@ def _missing_secret(
     name = str(name)
     if (ns, name) in w.secrets:
         return
-    chart = ctx.chart_of.get(id(res))
-    if chart is not None and (id(chart[0]), ns, name) in ctx.values_secrets:
-        return  # already reported at the Application's value that names it
-    ctx.add(
-        "HP-R005",
-        res,
+    msg = (
         f'Secret "{ns}/{name}" is not sealed in the tree nor created '
         f"by a chart or operator; seal it with `homeport secret set {name} "
-        f"--namespace {ns} ...` (platform secrets: `homeport init`)",
-        path,
+        f"--namespace {ns} ...` (platform secrets: `homeport init`)"
     )
+    chart = ctx.chart_of.get(id(res))
+    if chart is not None:
+        app, template = chart
+        if (id(app), ns, name) in ctx.values_secrets:
+            return  # already reported at the Application's value that names it
+        where = _value_path(app.values, name)
+        if where is not None:
+            # The chart copied the name from the values: point at that value.
+            dotted = ".".join(str(p) for p in path)
+            ctx.add(
+                "HP-R005",
+                app.res,
+                f"chart {app.chart} {app.chart_version} ({template}): {res.kind} "
+                f"{res.name} {dotted}: {msg}",
+                (*app.values_path, *where),
+            )
+            return
+    ctx.add("HP-R005", res, msg, path)
+
+
+def _value_path(values: Any, text: str) -> tuple[str | int, ...] | None:
+    """Path of the first scalar in Helm values equal to ``text`` (depth first)."""
+    if isinstance(values, dict):
+        items: list[tuple[str | int, Any]] = list(values.items())
+    elif isinstance(values, list):
+        items = list(enumerate(values))
+    else:
+        return () if values == text else None
+    for k, v in items:
+        sub = _value_path(v, text)
+        if sub is not None:
+            return (k, *sub)
+    return None
 
 
 # Keys of Helm values that name an existing Secret (chart conventions).
