@@ -437,7 +437,12 @@ def _expand(ctx: _Ctx, charts: Path, kube_version: str, openapi: Path) -> None:
         redo = ex.expand([sources[i] for i in again], patch, full, helm)
         for i, r in zip(again, redo, strict=True):
             results[i] = r
+    incomplete = []
     for app, result in zip(apps, results, strict=True):
+        if result.missing_dependencies:
+            # The cache's fault, not the tree's: fall back to the table for this chart.
+            incomplete.append(f"{app.chart}-{app.chart_version} ({result.error})")
+            continue
         if result.error:
             ctx.add(
                 "HP-S007",
@@ -456,6 +461,11 @@ def _expand(ctx: _Ctx, charts: Path, kube_version: str, openapi: Path) -> None:
             ctx.expanded.append(res)
             ctx.chart_of[id(res)] = (app, template)
             ctx.owner[id(res)] = app
+    if incomplete:
+        ctx.report.notes.append(
+            f"chart(s) in {charts} lack their dependencies, so what they create is taken "
+            f"from homeport's table: {'; '.join(incomplete)}; run `homeport charts pull`"
+        )
     ctx.report.notes.append(
         f"expanded {sum(a.expanded for a in apps)} chart(s) with Helm: "
         f"{len(ctx.expanded)} object(s) checked with the tree"
@@ -653,6 +663,9 @@ def _world(ctx: _Ctx) -> _World:
         w.secrets.add((BOOTSTRAP_NAMESPACE, s))
     for g in BOOTSTRAP_CRD_GROUPS:
         w.crd_installer[g] = None
+    # Real CRDs (files of the tree, or written by an expanded chart) before table guesses.
+    for (g, _k), crd_res in ctx.tree_crd_groups.items():
+        w.crd_installer.setdefault(g, ctx.owner.get(id(crd_res)))
     for app in ctx.apps:
         if app.create_namespace and app.namespace:
             w.namespaces.add(app.namespace)
@@ -670,23 +683,31 @@ def _world(ctx: _Ctx) -> _World:
         info = chart_installs(app.chart)
         if info is None:
             continue
+        vals = app.values if isinstance(app.values, dict) else {}
+        own = vals.get("fullnameOverride")
+        names = {
+            "release": app.release,
+            "fullname": own if isinstance(own, str) and own else app.release,
+        }
         for s in info.runtime_secrets:
-            w.secrets.add((app.namespace, s.format(release=app.release)))
+            w.secrets.add((app.namespace, s.format(**names)))
+        for s in info.runtime_services:
+            w.services.setdefault((app.namespace, s.format(**names)), None)
         if app.expanded:
             continue  # the chart's own objects are in ctx.expanded
-        for g in info.crd_groups:
-            w.crd_installer.setdefault(g, app)
+        if info.installs_crds(vals):
+            for g in info.crd_groups:
+                w.crd_installer.setdefault(g, app)
         for s in info.services:
-            w.services[(app.namespace, s.format(release=app.release))] = None
+            w.services[(app.namespace, s.format(**names))] = None
         w.service_prefixes.add((app.namespace, app.release))
         # fullnameOverride (of the chart or a subchart) renames what the chart creates.
-        vals = app.values if isinstance(app.values, dict) else {}
         for scope in (vals, *(v for v in vals.values() if isinstance(v, dict))):
             override = scope.get("fullnameOverride")
             if isinstance(override, str) and override:
                 w.service_prefixes.add((app.namespace, override))
         for s in info.secrets:
-            w.secrets.add((app.namespace, s.format(release=app.release)))
+            w.secrets.add((app.namespace, s.format(**names)))
     for res in ctx.everything:
         if id(res) in ctx.unsynced:
             continue  # Argo CD never applies it
@@ -723,8 +744,6 @@ def _world(ctx: _Ctx) -> _World:
             w.secrets.add((ns, s))
         for s in operator_services(k, g, res.obj):
             w.services[(ns, s)] = None
-    for (g, _k), crd_res in ctx.tree_crd_groups.items():
-        w.crd_installer.setdefault(g, ctx.owner.get(id(crd_res)))
     return w
 
 

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from homeport.check.loader import LoadProblem, parse_file
 from homeport.check.schemas import cache_root
 
 # Argo CD ignores Helm test hooks; every other hook becomes one of its own hooks.
@@ -61,14 +60,17 @@ class Expansion:
     Attributes:
         source: What was expanded.
         objects: ``(template source, object)`` pairs in Helm's output order.
-        error: Helm's error (first line of stderr), or '' when it succeeded.
+        error: Helm's error (its ``Error:`` line), or '' when it succeeded.
         chart_dir: The chart folder used.
+        missing_dependencies: The cached chart lacks subcharts (a cache problem, not
+            the tree's).
     """
 
     source: HelmSource
     objects: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     error: str = ""
     chart_dir: Path | None = None
+    missing_dependencies: bool = False
 
 
 def default_charts_dir() -> Path | None:
@@ -107,22 +109,40 @@ def chart_dir(charts: Path, chart: str, version: str) -> Path | None:
     return None
 
 
-def builtin_api_versions(openapi_dir: Path) -> list[str]:
-    """The ``group/version`` strings a cluster of that release serves by default.
+_GVK = re.compile(r'"group": "([^"]*)",\s*"kind": "([^"]*)",\s*"version": "([^"]*)"')
+# Kinds in the OpenAPI files that are not resources the API server lists in discovery.
+_NOT_RESOURCES = {"DeleteOptions", "WatchEvent", "Status", "APIResourceList", "APIGroup"}
+_BUILTIN: dict[str, list[str]] = {}
 
-    Read from the release's OpenAPI file names; alpha and beta versions are off by
-    default and left out.
+
+def builtin_api_versions(openapi_dir: Path) -> list[str]:
+    """``group/version`` and ``group/version/Kind`` a cluster of that release serves.
+
+    Read from the release's OpenAPI v3 files (as Argo CD reads the cluster's discovery);
+    alpha and beta versions are off by default and left out.
     """
-    out = []
+    key = str(openapi_dir)
+    if key in _BUILTIN:
+        return _BUILTIN[key]
+    out: set[str] = set()
     for p in sorted(openapi_dir.glob("*_openapi.json")):
         parts = p.name[: -len("_openapi.json")].split("__")
         if parts == ["api", "v1"]:
-            out.append("v1")
+            group, version = "", "v1"
         elif parts[0] == "apis" and len(parts) == 3:
-            if "alpha" in parts[2] or "beta" in parts[2]:
-                continue
-            out.append(f"{parts[1]}/{parts[2]}")
-    return out
+            group, version = parts[1], parts[2]
+        else:
+            continue
+        if "alpha" in version or "beta" in version:
+            continue
+        gv = f"{group}/{version}" if group else version
+        out.add(gv)
+        for g, kind, v in _GVK.findall(p.read_text()):
+            resource = not kind.endswith("List") and kind not in _NOT_RESOURCES
+            if (g, v) == (group, version) and resource:
+                out.add(f"{gv}/{kind}")
+    _BUILTIN[key] = sorted(out)
+    return _BUILTIN[key]
 
 
 def crd_api_versions(crds: Iterable[dict[str, Any]]) -> list[str]:
@@ -139,6 +159,15 @@ def crd_api_versions(crds: Iterable[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _strip_nulls(value: Any) -> Any:
+    # The API server reads a null field as an absent one (Helm writes `annotations:` empty).
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value
+
+
 def _parse_output(text: str) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     # Helm writes every manifest as "---\n# Source: <template>\n<document>".
@@ -146,30 +175,17 @@ def _parse_output(text: str) -> list[tuple[str, dict[str, Any]]]:
         source = ""
         if piece.startswith("# Source: "):
             source = piece.split("\n", 1)[0][len("# Source: ") :].strip()
-        for data in yaml.load_all(piece, Loader=_Loader):
+        # Read as Kubernetes reads YAML (the check's own loader).
+        docs, _src = parse_file(piece, source or "helm output")
+        for data in docs:
             if not isinstance(data, dict):
                 continue
             meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
             hook = str(((meta or {}).get("annotations") or {}).get("helm.sh/hook", ""))
             if hook and {h.strip() for h in hook.split(",")} <= _TEST_HOOKS:
                 continue
-            out.append((source, data))
+            out.append((source, _strip_nulls(data)))
     return out
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2-ish reading of Helm output: ``on``/``yes`` stay strings, as in Go."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
 
 
 def expand_one(
@@ -215,13 +231,16 @@ def expand_one(
             exp.error = f"helm did not run: {exc}"
             return exp
     if r.returncode != 0:
-        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-        exp.error = lines[-1] if lines else f"helm exited with {r.returncode}"
+        lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
+        first = next((ln for ln in lines if ln.startswith("Error:")), None)
+        exp.error = first or (lines[-1] if lines else f"helm exited with {r.returncode}")
+        exp.error = exp.error.removeprefix("Error: ")
+        exp.missing_dependencies = "missing in charts/ directory" in exp.error
         return exp
     try:
         exp.objects = _parse_output(r.stdout)
-    except yaml.YAMLError as exc:
-        exp.error = f"Helm output is not YAML: {str(exc).splitlines()[0]}"
+    except LoadProblem as exc:
+        exp.error = f"Helm output is not YAML: {exc}"
     return exp
 
 
