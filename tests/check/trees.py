@@ -329,8 +329,8 @@ def seal_required(cfg: Any, root: Path) -> None:
             wanted.append((a.name, f"{a.name}-env", tuple(a.secret_env.values()), "Opaque"))
     have = {(ns, n) for ns, n, _k, _t in wanted}
     if cfg.backup.s3 is not None and ("authentik", BACKUP_SECRET) not in have:
-        keys = ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY", "REGION")
-        wanted.append(("authentik", BACKUP_SECRET, keys, "Opaque"))
+        s3_keys = ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY", "REGION")
+        wanted.append(("authentik", BACKUP_SECRET, s3_keys, "Opaque"))
     monitoring = root / "apps" / "monitoring.yaml"
     smtp = monitoring.is_file() and SMTP_SECRET in monitoring.read_text()
     if smtp and ("monitoring", SMTP_SECRET) not in have:

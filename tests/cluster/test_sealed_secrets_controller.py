@@ -253,7 +253,7 @@ def _tls(cfg: HomeportConfig, pair: sealing.KeyPair) -> list[dict[str, Any]]:
     return [tls, cert]
 
 
-def _all_secrets(kube: Kube, namespaces: list[str]) -> dict[tuple[str, str], tuple[str, Any]]:
+def _all_secrets(kube: Kube, namespaces: list[str]) -> dict[tuple[str, str], tuple[Any, Any]]:
     out = {}
     for ns in namespaces:
         for s in kube.list_objects("v1", "Secret", ns):

@@ -685,21 +685,21 @@ def _world(ctx: _Ctx) -> _World:
             continue
         vals = app.values if isinstance(app.values, dict) else {}
         own = vals.get("fullnameOverride")
-        names = {
+        fmt = {
             "release": app.release,
             "fullname": own if isinstance(own, str) and own else app.release,
         }
         for s in info.runtime_secrets:
-            w.secrets.add((app.namespace, s.format(**names)))
+            w.secrets.add((app.namespace, s.format(**fmt)))
         for s in info.runtime_services:
-            w.services.setdefault((app.namespace, s.format(**names)), None)
+            w.services.setdefault((app.namespace, s.format(**fmt)), None)
         if app.expanded:
             continue  # the chart's own objects are in ctx.expanded
         if info.installs_crds(vals):
             for g in info.crd_groups:
                 w.crd_installer.setdefault(g, app)
         for s in info.services:
-            w.services[(app.namespace, s.format(**names))] = None
+            w.services[(app.namespace, s.format(**fmt))] = None
         w.service_prefixes.add((app.namespace, app.release))
         # fullnameOverride (of the chart or a subchart) renames what the chart creates.
         for scope in (vals, *(v for v in vals.values() if isinstance(v, dict))):
@@ -707,7 +707,7 @@ def _world(ctx: _Ctx) -> _World:
             if isinstance(override, str) and override:
                 w.service_prefixes.add((app.namespace, override))
         for s in info.secrets:
-            w.secrets.add((app.namespace, s.format(**names)))
+            w.secrets.add((app.namespace, s.format(**fmt)))
     for res in ctx.everything:
         if id(res) in ctx.unsynced:
             continue  # Argo CD never applies it
