@@ -283,3 +283,37 @@ def test_offline_table_agrees_with_the_expanded_chart(chart: str, helm: str) -> 
     assert {s.format(**names) for s in info.services} == services
     assert {s.format(**names) for s in info.secrets} == secrets
     assert (set(info.crd_groups) if info.installs_crds(values) else set()) == groups
+
+
+# -- values layout of a chart without values.schema.json ------------------------------------
+def _unknown_keys(ours: dict[str, Any], theirs: Any, path: tuple[str, ...] = ()) -> list[str]:
+    """Keys of our values the chart's values.yaml does not have (free-form maps excepted)."""
+    out: list[str] = []
+    if not isinstance(theirs, dict) or theirs == {}:
+        return out  # a free-form map (env, resources, annotations, ...) takes any key
+    for k, v in ours.items():
+        if k not in theirs:
+            out.append(".".join((*path, k)))
+        elif isinstance(v, dict):
+            out += _unknown_keys(v, theirs[k], (*path, k))
+    return out
+
+
+@pytest.mark.parametrize("example", ["homeport", "full-ha"])
+def test_authentik_values_fit_the_pinned_chart(example: str) -> None:
+    """The authentik chart has no values.schema.json: compare with its values.yaml."""
+    import yaml
+
+    cfg = load_config(ROOT / "examples" / f"{example}.yaml")
+    app = yaml.safe_load(render_tree(cfg).files["apps/authentik.yaml"])
+    src = app["spec"]["source"]
+    assert src["targetRevision"] == CHARTS["authentik"].version == "2026.8.0"
+    d = ex.chart_dir(CHARTS_DIR, "authentik", src["targetRevision"])
+    assert d is not None
+    defaults = yaml.safe_load((d / "values.yaml").read_text())
+    values = src["helm"]["valuesObject"]
+    assert _unknown_keys(values, defaults) == []
+    # Negative control: a key the chart does not know is found.
+    bad = copy.deepcopy(values)
+    bad["server"]["metrics"]["servicemonitor"] = {"enabled": True}
+    assert _unknown_keys(bad, defaults) == ["server.metrics.servicemonitor"]
