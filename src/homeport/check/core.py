@@ -1281,6 +1281,62 @@ def _policy(ctx: _Ctx, w: _World) -> None:
     run_policy(ctx, w)
 
 
+@dataclass(frozen=True)
+class ExpandedApp:
+    """One Helm Application as Helm expanded it.
+
+    Attributes:
+        name: The Application's name.
+        namespace: Its destination namespace.
+        objects: The objects Helm wrote (test hooks left out, nulls dropped).
+    """
+
+    name: str
+    namespace: str
+    objects: list[dict[str, Any]]
+
+
+def expand_charts(
+    root: Path, charts_dir: Path, *, kubernetes_version: str = "1.36"
+) -> tuple[list[ExpandedApp], list[str]]:
+    """Expand a tree's Helm Applications exactly as ``check --charts`` does.
+
+    Args:
+        root: The tree directory.
+        charts_dir: Unpacked charts (``<chart>-<version>`` folders).
+        kubernetes_version: Kubernetes minor version (``--kube-version``).
+
+    Returns:
+        The expanded Applications, and one line per chart Helm could not expand.
+
+    Raises:
+        UsageError: No Kubernetes schemas for the version, or Helm is not installed.
+    """
+    openapi = find_openapi_dir(kubernetes_version)
+    if openapi is None:
+        raise UsageError(f"no Kubernetes {kubernetes_version} OpenAPI schemas found")
+    reader = TreeReader(tree_files(Path(root)))
+    try:
+        ctx = _Ctx(Path(root), SchemaStore(), None, CheckReport(root=str(root)))
+        _load(ctx, reader)
+    finally:
+        reader.close()
+    _apps(ctx)
+    _expand(ctx, Path(charts_dir), kubernetes_version, openapi)
+    out = [
+        ExpandedApp(
+            app.res.name,
+            app.namespace,
+            [r.obj for r in ctx.expanded if ctx.chart_of[id(r)][0] is app],
+        )
+        for app in ctx.apps
+        if app.expanded
+    ]
+    problems = [f.message for f in ctx.findings if f.rule_id == "HP-S007"]
+    problems += [n for n in ctx.report.notes if "lack their dependencies" in n]
+    return out, problems
+
+
 def check_tree(
     root: Path,
     *,
