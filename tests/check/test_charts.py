@@ -317,3 +317,30 @@ def test_authentik_values_fit_the_pinned_chart(example: str) -> None:
     bad = copy.deepcopy(values)
     bad["server"]["metrics"]["servicemonitor"] = {"enabled": True}
     assert _unknown_keys(bad, defaults) == ["server.metrics.servicemonitor"]
+
+
+def test_cli_charts_option(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = write_tree(tmp_path / "tree", base_tree())
+    env = {**os.environ, "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "homeport", "check", str(root), *args]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env)
+
+    r = run("--charts", str(CHARTS_DIR), "-o", "json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["findings"] == []
+    r = run("--charts", str(CHARTS_DIR))
+    assert r.returncode == 0 and "note: expanded 3 chart(s)" in r.stdout, r.stdout
+    r = run("--charts", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "chart directory does not exist" in r.stderr
+    assert r.stdout == ""
+    # Without Helm, --charts is one clear error too.
+    env["HOMEPORT_HELM"] = str(tmp_path / "no-helm")
+    r = run("--charts", str(CHARTS_DIR))
+    assert r.returncode == 2 and "helm" in r.stderr.lower(), r.stderr

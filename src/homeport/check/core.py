@@ -400,7 +400,7 @@ def _expand(ctx: _Ctx, charts: Path, kube_version: str, openapi: Path) -> None:
     if helm is None:
         raise UsageError(
             "--charts needs Helm: build it with scripts/build-tools.sh, put `helm` on PATH "
-            "or set HOMEPORT_HELM"
+            "or set HOMEPORT_HELM to its path (an executable file)"
         )
     sources: list[tuple[ex.HelmSource, Path]] = []
     apps: list[App] = []

@@ -88,10 +88,13 @@ def charts_cache() -> Path:
 
 
 def helm_binary() -> str | None:
-    """The Helm to expand with: ``$HOMEPORT_HELM``, the tools cache, else ``helm`` on PATH."""
+    """The Helm to expand with: ``$HOMEPORT_HELM``, the tools cache, else ``helm`` on PATH.
+
+    None when none is installed (or ``$HOMEPORT_HELM`` is not an executable file).
+    """
     env = os.environ.get("HOMEPORT_HELM")
     if env:
-        return env
+        return env if Path(env).is_file() and os.access(env, os.X_OK) else None
     tools = Path(os.environ.get("HOMEPORT_TOOLS") or Path.home() / ".cache" / "homeport-tools")
     cached = tools / "bin" / "helm"
     if cached.is_file() and os.access(cached, os.X_OK):
