@@ -5,8 +5,9 @@ renders (`homeport.check.expand_charts`, the code behind `homeport check --chart
 fresh kube-apiserver + etcd. The CRDs (pinned ones and those the charts carry) and the
 tree's Namespaces are applied for real; every other expanded object is sent as a
 server-side apply dry run (strict field validation, admission, CEL). Webhook
-configurations are therefore validated but never stored, so the API server never calls a
-webhook (a stored one would be called at its Service address, which no test may dial).
+configurations are therefore validated but never stored there; the last test stores them
+too, in an API server inside a network namespace it creates, and shows the API server
+calling them.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from homeport.check.core import expand_charts
 from homeport.cluster.apply import apply_objects, load_manifest_text, pinned_crds
 from homeport.cluster.kube import Kube, connect
 from homeport.config import load_config
+from homeport.errors import ClusterError
 from homeport.gitops import render_tree
 
 from .apiserver import ApiServer
+from .netns import interfaces, network_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("HOMEPORT_SHARED", ROOT.parent / "shared"))
@@ -87,3 +90,68 @@ def test_expanded_charts_are_accepted_by_the_api_server(
     bad = {**bad, "spec": {**bad["spec"], "replicass": 2}}
     with pytest.raises(Exception, match="replicass"):
         apply_objects(fresh, [bad], dry_run=True, create_namespaces=False)
+
+
+def test_stored_webhooks_are_called_only_inside_a_network_namespace(tmp_path: Path) -> None:
+    """Apply the expanded charts for real, webhook configurations included.
+
+    Real: as above, plus the charts' ValidatingWebhookConfiguration and
+    MutatingWebhookConfiguration objects stored in an API server that runs in a network
+    namespace this test creates (loopback only): when the tree's Certificate and
+    CloudNativePG Cluster are applied, the API server calls cert-manager's and
+    CloudNativePG's webhooks at their Service addresses, which no pod answers here.
+    """
+    cfg = load_config(ROOT / "examples" / "homeport.yaml")
+    tree = render_tree(cfg)
+    for rel, text in tree.files.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    apps, _problems = expand_charts(
+        tmp_path, SHARED / "charts", kubernetes_version=cfg.kubernetes.version
+    )
+    objs = [o for a in apps for o in a.objects]
+    hooks = [o for o in objs if o["kind"].endswith("WebhookConfiguration")]
+    assert {h["metadata"]["name"] for h in hooks} >= {"cert-manager-webhook"}
+    namespaces: list[dict[str, Any]] = []
+    for rel, text in tree.files.items():
+        if rel.startswith("components/namespaces/"):
+            namespaces += load_manifest_text(text, rel)
+
+    def tree_objects(path: str) -> list[dict[str, Any]]:
+        return load_manifest_text(tree.files[path], path)
+
+    with network_namespace():
+        assert interfaces() == ["lo"]  # nothing a webhook call could leave through
+        srv = ApiServer().start()
+        try:
+            with connect(srv.kubeconfig) as k:
+                apply_objects(k, [*pinned_crds(), *namespaces])
+                for app in apps:
+                    placed = []
+                    for o in app.objects:
+                        o = {**o, "metadata": dict(o["metadata"])}
+                        if not o["metadata"].get("namespace") and _namespaced(k, o):
+                            o["metadata"]["namespace"] = app.namespace
+                        placed.append(o)
+                    apply_objects(k, placed, create_namespaces=False)
+                stored = k.list_objects(
+                    "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"
+                )
+                assert {h["metadata"]["name"] for h in stored} >= {"cert-manager-webhook"}
+                # A kind no webhook watches is stored as usual ...
+                ok = apply_objects(
+                    k,
+                    tree_objects("components/forward-auth/middleware-authentik-forward-auth.yaml"),
+                )
+                assert ok.total == 1
+                # ... and cert-manager's webhook is called for a Certificate: nothing answers.
+                cert = "components/cert-manager-config/certificate-wildcard.yaml"
+                with pytest.raises(ClusterError, match="failed calling webhook"):
+                    apply_objects(k, tree_objects(cert))
+                db = "components/authentik-database/cluster-authentik-db.yaml"
+                with pytest.raises(ClusterError, match="failed calling webhook"):
+                    apply_objects(k, tree_objects(db))
+        finally:
+            srv.stop()
+    assert interfaces() != ["lo"]  # back in the test's own namespace
