@@ -344,3 +344,20 @@ def test_cli_charts_option(tmp_path: Path) -> None:
     env["HOMEPORT_HELM"] = str(tmp_path / "no-helm")
     r = run("--charts", str(CHARTS_DIR))
     assert r.returncode == 2 and "helm" in r.stderr.lower(), r.stderr
+
+
+def test_render_expands_charts_when_a_cache_is_configured(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    cfg = ROOT / "examples" / "minimal.yaml"
+    env = {**os.environ, "COLUMNS": "200", "HOMEPORT_CHARTS_DIR": str(CHARTS_DIR)}
+    cmd = [sys.executable, "-m", "homeport", "render", "-c", str(cfg), "-o", str(tmp_path / "t")]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert "expanded " in r.stderr and "chart(s) with Helm" in r.stderr, r.stderr
+    # Negative control: without a cache (and no pull cache), nothing is expanded.
+    env.pop("HOMEPORT_CHARTS_DIR")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert "chart(s) with Helm" not in r.stderr
