@@ -428,6 +428,10 @@ def _expand(ctx: _Ctx, charts: Path, kube_version: str, openapi: Path) -> None:
         if r.kind == "CustomResourceDefinition" and r.group == "apiextensions.k8s.io"
     ]
     base = ex.builtin_api_versions(openapi) + ex.crd_api_versions(tree_crds)
+    # Bootstrap installs Argo CD's CRDs before any chart syncs.
+    for g, v, k in ctx.store.crds:
+        if g in BOOTSTRAP_CRD_GROUPS:
+            base += [f"{g}/{v}", f"{g}/{v}/{k}"]
     patch = kubernetes_patch(kube_version)
     results = ex.expand(sources, patch, sorted(set(base)), helm)
     full = sorted(set(base) | set(ex.crd_api_versions(ex.expanded_crds(results))))
@@ -1317,7 +1321,8 @@ def expand_charts(
         raise UsageError(f"no Kubernetes {kubernetes_version} OpenAPI schemas found")
     reader = TreeReader(tree_files(Path(root)))
     try:
-        ctx = _Ctx(Path(root), SchemaStore(), None, CheckReport(root=str(root)))
+        store = _store(openapi, default_crd_dirs())
+        ctx = _Ctx(Path(root), store, None, CheckReport(root=str(root)))
         _load(ctx, reader)
     finally:
         reader.close()
