@@ -185,3 +185,20 @@ build_cert_manager() {
   echo "$CM_PIN" > "$stamp"
 }
 build_cert_manager
+# Sealed Secrets controller (same module and pin as kubeseal): the cluster tests run it out of
+# cluster so every SealedSecret of the tree is opened by the real program (tests/cluster).
+# `go install` names the binary after its package folder (controller); keep a clearer name.
+build_sealed_secrets_controller() {
+  local version=$1 stamp="$BIN/.sealed-secrets-controller.version"
+  if [ -x "$BIN/sealed-secrets-controller" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  echo "building sealed-secrets-controller $version" >&2
+  local tmp; tmp=$(mktemp -d)
+  GOBIN="$tmp" go install -trimpath -ldflags "-s -w -X main.VERSION=$version" \
+    "github.com/bitnami-labs/sealed-secrets/cmd/controller@$version"
+  mv -f "$tmp/controller" "$BIN/sealed-secrets-controller"
+  rmdir "$tmp"
+  echo "$version" > "$stamp"
+}
+build_sealed_secrets_controller "$(pin SEALED_SECRETS_VERSION)"

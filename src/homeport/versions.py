@@ -66,7 +66,7 @@ CLOUDNATIVE_PG_VERSION = "v1.30.0"
 POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.6"
 
 # renovate: datasource=helm depName=authentik registryUrl=https://charts.goauthentik.io
-AUTHENTIK_CHART_VERSION = "2026.8.5"
+AUTHENTIK_CHART_VERSION = "2026.8.0"
 
 # renovate: datasource=helm depName=kube-prometheus-stack registryUrl=https://prometheus-community.github.io/helm-charts
 KUBE_PROMETHEUS_STACK_CHART_VERSION = "88.2.0"

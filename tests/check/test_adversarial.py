@@ -12,7 +12,7 @@ from homeport.check.core import _glob_match
 from homeport.config import HomeportConfig, parse_config
 from homeport.gitops import render_tree
 
-from .test_cli_and_examples import _seal_required
+from .trees import seal_required as _seal_required
 
 CONFIG = """\
 domain: example.com

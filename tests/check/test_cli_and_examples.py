@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from homeport import sealing, secretstore
 from homeport.check import check_tree
 from homeport.check.pull import K8S_OPENAPI_FILES, chart_schema_sources, crd_sources, pull
 from homeport.check.schemas import KUBERNETES_PATCH, SchemaStore, find_openapi_dir
 
 from .conftest import ROOT, SHARED, download_kubernetes
-from .trees import base_tree, container, write_tree
+from .trees import base_tree, container, seal_required, write_tree
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
@@ -136,23 +135,6 @@ def test_schemas_pull_fills_a_cache_check_can_use(
     assert r.returncode == 1 and "HTTP 404" in r.stderr
 
 
-def _seal_required(cfg: object, tree: Path) -> None:
-    """Seal the secrets `homeport init` / `homeport secret set` would write for the config."""
-    from homeport.platform.secrets import platform_secrets
-
-    _key, cert_pem = sealing.generate_keypair()
-    from cryptography import x509
-
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    wanted = [(s.namespace, s.name, s.keys, s.type) for s in platform_secrets(cfg)]  # type: ignore[arg-type]
-    for a in getattr(cfg, "apps", []):
-        if a.secret_env:
-            wanted.append((a.name, f"{a.name}-env", tuple(a.secret_env.values()), "Opaque"))
-    for ns, name, keys, typ in wanted:
-        obj = sealing.seal_secret(cert, name, ns, {k: b"x" for k in keys}, secret_type=typ)
-        secretstore.write_sealed(tree, obj, replace=True)
-
-
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
 def test_rendered_examples_have_no_findings(example: Path, tmp_path: Path) -> None:
     from homeport.config import load_config
@@ -165,7 +147,7 @@ def test_rendered_examples_have_no_findings(example: Path, tmp_path: Path) -> No
         p = tmp_path / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
-    _seal_required(cfg, tmp_path)
+    seal_required(cfg, tmp_path)
     report = check_tree(tmp_path, kubernetes_version=cfg.kubernetes.version)
     assert [(f.file, f.line, f.rule_id, f.message) for f in report.findings] == []
     assert report.objects > 50

@@ -66,6 +66,30 @@ def cronjob(t: Tree, schedule: str) -> dict[str, Any]:
     }
 
 
+def _cnpg_backup(t: Tree) -> None:
+    t["apps/cnpg.yaml"] = [
+        app("cnpg", -6, "cnpg-system", chart=("cloudnative-pg", "0.29.0"), create_ns=True)
+    ]
+    cred = {"name": "backup-s3", "key": "ACCESS_KEY_ID"}
+    t["components/web/pg.yaml"] = [
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Cluster",
+            "metadata": {"name": "pg", "namespace": "web"},
+            "spec": {
+                "instances": 1,
+                "storage": {"size": "1Gi"},
+                "backup": {
+                    "barmanObjectStore": {
+                        "destinationPath": "s3://bucket/pg",
+                        "s3Credentials": {"accessKeyId": cred, "secretAccessKey": cred},
+                    }
+                },
+            },
+        }
+    ]
+
+
 CASES = [
     # -- YAML and schemas ---------------------------------------------------------------
     Case(
@@ -268,6 +292,52 @@ CASES = [
         "HP-R005",
         WEB,
         "secretName: certs-missing",
+    ),
+    Case(
+        "secret-cnpg-backup-credentials-missing",
+        _set(lambda t: _cnpg_backup(t)),
+        "HP-R005",
+        "components/web/pg.yaml",
+        "name: backup-s3",
+    ),
+    Case(
+        "secret-in-chart-values-missing",
+        _set(
+            lambda t: t["apps/traefik.yaml"][0]["spec"]["source"]["helm"]["valuesObject"].update(
+                {
+                    "env": [
+                        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}}
+                    ]
+                }
+            )
+        ),
+        "HP-R005",
+        "apps/traefik.yaml",
+        "name: nope",
+    ),
+    Case(
+        "secret-alertmanager-mount-missing",
+        _set(
+            lambda t: t.update(
+                {
+                    "apps/monitoring.yaml": [
+                        app(
+                            "monitoring",
+                            -5,
+                            "web",
+                            chart=("kube-prometheus-stack", "88.2.0"),
+                            values={
+                                "alertmanager": {"alertmanagerSpec": {"secrets": ["smtp-login"]}},
+                                "grafana": {"admin": {"existingSecret": "grafana-login"}},
+                            },
+                        )
+                    ]
+                }
+            )
+        ),
+        "HP-R005",
+        "apps/monitoring.yaml",
+        "- smtp-login",
     ),
     Case(
         "issuer-token-missing",
@@ -495,7 +565,9 @@ CASES = [
 
 
 def test_every_rule_has_a_case_and_a_doc() -> None:
-    covered = {c.rule for c in CASES}
+    from .test_charts import CHART_CASES
+
+    covered = {c.rule for c in CASES} | {c.rule for c in CHART_CASES}
     assert covered == set(RULES) - {"HP-S001"}  # S001 has its own tests below
     docs = Path(__file__).resolve().parents[2] / "docs" / "policy"
     for rule in RULES.values():

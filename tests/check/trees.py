@@ -305,3 +305,36 @@ def web(t: dict[str, list[Obj]], kind: str) -> dict[str, Any]:
 def container(t: dict[str, list[Obj]]) -> dict[str, Any]:
     c: dict[str, Any] = web(t, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     return c
+
+
+def seal_required(cfg: Any, root: Path) -> None:
+    """Seal what `homeport init` / `homeport secret set` would for the config (throwaway key).
+
+    Besides ``platform_secrets``, the S3 backup credentials and the Alertmanager SMTP
+    password that the rendered tree references (issue 11 makes `homeport init` seal them;
+    until then a user seals them with `homeport secret set`).
+    """
+    from cryptography import x509
+
+    from homeport import sealing, secretstore
+    from homeport.platform.authentik import BACKUP_SECRET
+    from homeport.platform.monitoring import SMTP_SECRET
+    from homeport.platform.secrets import platform_secrets
+
+    _key, cert_pem = sealing.generate_keypair()
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    wanted = [(s.namespace, s.name, s.keys, s.type) for s in platform_secrets(cfg)]
+    for a in cfg.apps:
+        if a.secret_env:
+            wanted.append((a.name, f"{a.name}-env", tuple(a.secret_env.values()), "Opaque"))
+    have = {(ns, n) for ns, n, _k, _t in wanted}
+    if cfg.backup.s3 is not None and ("authentik", BACKUP_SECRET) not in have:
+        s3_keys = ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY", "REGION")
+        wanted.append(("authentik", BACKUP_SECRET, s3_keys, "Opaque"))
+    monitoring = root / "apps" / "monitoring.yaml"
+    smtp = monitoring.is_file() and SMTP_SECRET in monitoring.read_text()
+    if smtp and ("monitoring", SMTP_SECRET) not in have:
+        wanted.append(("monitoring", SMTP_SECRET, ("username", "password"), "Opaque"))
+    for ns, name, keys, typ in wanted:
+        obj = sealing.seal_secret(cert, name, ns, {k: b"x" for k in keys}, secret_type=typ)
+        secretstore.write_sealed(root, obj, replace=True)

@@ -3,7 +3,12 @@
 A chart Application in the tree installs CRDs, Services and Secrets that no manifest in
 the tree spells out; operators create more from custom resources (cert-manager writes
 ``Certificate.spec.secretName``, CloudNativePG a Cluster's credentials and services).
-Keep this table in step with ``homeport.versions.CHARTS``.
+
+With a chart cache (``homeport check --charts``) the charts are expanded with Helm and
+their real objects replace ``CHART_TABLE``; the table is the offline fallback, and a test
+expands the pinned charts to prove it agrees (tests/check/test_charts.py). What a chart's
+controller creates at run time (``runtime_secrets``) is never in Helm's output, so it is
+used either way.
 """
 
 from __future__ import annotations
@@ -20,33 +25,63 @@ class ChartInstalls:
 
     Attributes:
         crd_groups: API groups whose CRDs the chart installs.
-        services: Service names the chart creates; ``{release}`` is the release name.
+        services: Service names the chart creates; ``{release}`` is the release name,
+            ``{fullname}`` the ``fullnameOverride`` value (else the release name).
         secrets: Secret names the chart creates.
         crd_folder: Key of the chart's CRDs in ``versions.CRD_FOLDERS``.
+        runtime_secrets: Secrets the chart's controller creates when it runs.
+        crds_toggle: The value that switches the chart's CRDs on or off, and its default.
+        runtime_services: Services the chart's operator creates when it runs.
     """
 
     crd_groups: frozenset[str] = frozenset()
     services: tuple[str, ...] = ("{release}",)
     secrets: tuple[str, ...] = ()
     crd_folder: str = ""
+    runtime_secrets: tuple[str, ...] = ()
+    crds_toggle: tuple[str, bool] = ("", True)
+    runtime_services: tuple[str, ...] = ()
+
+    def installs_crds(self, values: Any) -> bool:
+        """Whether the chart installs its CRDs with these values."""
+        path, default = self.crds_toggle
+        if not path:
+            return True
+        node: Any = values
+        for step in path.split("."):
+            if not isinstance(node, dict) or step not in node:
+                return default
+            node = node[step]
+        return bool(node)
 
 
+# Checked against the pinned charts expanded with the examples' values by
+# tests/check/test_charts.py::test_offline_table_agrees_with_the_expanded_chart.
 CHART_TABLE: dict[str, ChartInstalls] = {
-    "traefik": ChartInstalls(frozenset({"traefik.io"}), ("{release}",), (), "traefik"),
+    "traefik": ChartInstalls(
+        frozenset({"traefik.io", "hub.traefik.io"}),
+        ("{release}", "{release}-metrics"),
+        (),
+        "traefik",
+    ),
     "cert-manager": ChartInstalls(
         frozenset({"cert-manager.io", "acme.cert-manager.io"}),
         ("{release}", "{release}-webhook", "{release}-cainjector"),
-        ("{release}-webhook-ca",),
+        (),
         "cert-manager",
+        runtime_secrets=("{release}-webhook-ca",),
+        crds_toggle=("crds.enabled", False),
     ),
     "sealed-secrets": ChartInstalls(
-        frozenset({"bitnami.com"}), ("{release}", "{release}-metrics"), (), "sealed-secrets"
+        frozenset({"bitnami.com"}), ("{fullname}", "{fullname}-metrics"), (), "sealed-secrets"
     ),
     "cloudnative-pg": ChartInstalls(
         frozenset({"postgresql.cnpg.io"}),
-        ("cnpg-webhook-service", "{release}-webhook-service"),
-        ("cnpg-ca-secret", "cnpg-webhook-cert"),
+        ("cnpg-webhook-service",),
+        (),
         "cloudnative-pg",
+        runtime_secrets=("cnpg-ca-secret", "cnpg-webhook-cert"),
+        crds_toggle=("crds.create", True),
     ),
     "kube-prometheus-stack": ChartInstalls(
         frozenset({"monitoring.coreos.com"}),
@@ -57,20 +92,28 @@ CHART_TABLE: dict[str, ChartInstalls] = {
             "{release}-kube-prom-operator",
             "{release}-kube-state-metrics",
             "{release}-prometheus-node-exporter",
-            "prometheus-operated",
-            "alertmanager-operated",
         ),
         ("{release}-grafana",),
         "prometheus-operator",
+        crds_toggle=("crds.enabled", True),
+        runtime_services=("prometheus-operated", "alertmanager-operated"),
+    ),
+    "prometheus-operator-crds": ChartInstalls(
+        frozenset({"monitoring.coreos.com"}), (), (), "prometheus-operator"
     ),
     "metallb": ChartInstalls(
         frozenset({"metallb.io"}),
         ("metallb-webhook-service",),
-        ("metallb-webhook-cert", "metallb-memberlist"),
+        ("metallb-webhook-cert",),
         "metallb",
+        # The controller creates the speakers' memberlist key (--ml-secret-name) itself.
+        runtime_secrets=("metallb-memberlist",),
     ),
     "authentik": ChartInstalls(
-        frozenset(), ("{release}-server", "{release}-server-metrics"), (), ""
+        frozenset(),
+        ("{release}-server", "{release}-server-metrics", "{release}-worker-metrics"),
+        ("{release}",),
+        "",
     ),
 }
 
@@ -126,6 +169,10 @@ def operator_secrets(kind: str, group: str, obj: dict[str, Any]) -> list[str]:
 def operator_services(kind: str, group: str, obj: dict[str, Any]) -> list[str]:
     """Services an operator creates for one custom resource."""
     name = str((obj.get("metadata") or {}).get("name", ""))
+    if group == "monitoring.coreos.com" and kind == "Prometheus":
+        return ["prometheus-operated"]
+    if group == "monitoring.coreos.com" and kind == "Alertmanager":
+        return ["alertmanager-operated"]
     if group == "postgresql.cnpg.io" and kind == "Cluster":
         return [f"{name}-rw", f"{name}-ro", f"{name}-r"]
     if group == "postgresql.cnpg.io" and kind == "Pooler":

@@ -87,6 +87,8 @@ class App:
     release: str = ""
     values: Any = None
     values_path: tuple[str | int, ...] = ()
+    chart_path: tuple[str | int, ...] = ()  # path of spec.source(s).chart
+    expanded: bool = False  # the chart was expanded with Helm (no table guesses)
     path: str = ""  # resolved relative dir inside the tree ('' when not a tree path)
     create_namespace: bool = False
     include: str = ""  # directory.include glob (relative to path)
@@ -98,6 +100,16 @@ class App:
         if self.exclude and _glob_match(self.exclude, rel):
             return False
         return not self.include or _glob_match(self.include, rel)
+
+
+def _merge(base: Any, over: Any) -> Any:
+    """Helm's value merge: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = _merge(base.get(k), v) if k in base else v
+        return out
+    return over
 
 
 def _glob_regex(pattern: str) -> str:
@@ -155,6 +167,16 @@ class _Ctx:
     findings: list[Finding] = field(default_factory=list)
     cel_skipped: int = 0
     ns_of: dict[int, str] = field(default_factory=dict)  # id(resource) -> _ns() result
+    # Objects Helm expanded from the tree's charts, and (Application, template) of each.
+    expanded: list[Resource] = field(default_factory=list)
+    chart_of: dict[int, tuple[App, str]] = field(default_factory=dict)
+    # (id(app), namespace, secret) already reported from an Application's values.
+    values_secrets: set[tuple[int, str, str]] = field(default_factory=set)
+
+    @property
+    def everything(self) -> list[Resource]:
+        """The tree's objects, then the objects its charts expand into."""
+        return self.resources + self.expanded if self.expanded else self.resources
 
     def add(
         self,
@@ -171,6 +193,13 @@ class _Ctx:
             file = res.file
             line = res.line_of(path) if path else res.line
             ref = res.ref
+            chart = self.chart_of.get(id(res))
+            if chart is not None:
+                # Only the Application's values can change what a chart writes: point there.
+                app, template = chart
+                file = app.res.file
+                line = app.res.line_of(app.values_path or app.chart_path)
+                message = f"chart {app.chart} {app.chart_version} ({template}): {message}"
         else:
             ref = ObjectRef()
         dotted = ".".join(str(p) for p in path)
@@ -302,16 +331,21 @@ def _apps(ctx: _Ctx) -> None:
             if src.get("chart"):
                 app.chart = str(src["chart"])
                 app.chart_version = str(src.get("targetRevision", ""))
+                app.chart_path = (*spath, "chart")
                 helm = src.get("helm") or {}
                 app.release = str(helm.get("releaseName") or res.name)
-                if "valuesObject" in helm:
-                    app.values = helm["valuesObject"]
-                    app.values_path = (*spath, "helm", "valuesObject")
-                elif isinstance(helm.get("values"), str):
+                text_values: Any = None
+                if isinstance(helm.get("values"), str):
                     try:
-                        app.values = next(iter(parse_documents(helm["values"], res.file)))[1]
+                        text_values = next(iter(parse_documents(helm["values"], res.file)))[1]
                     except (LoadProblem, StopIteration):
-                        app.values = None
+                        text_values = None
+                if "valuesObject" in helm:
+                    # Argo CD merges valuesObject over the values string.
+                    app.values = _merge(text_values, helm["valuesObject"])
+                    app.values_path = (*spath, "helm", "valuesObject")
+                elif text_values is not None:
+                    app.values = text_values
                     app.values_path = (*spath, "helm", "values")
             elif "path" in src and (not repo or src.get("repoURL") == repo):
                 resolved = _resolve(prefix, str(src["path"]))
@@ -354,17 +388,119 @@ def _apps(ctx: _Ctx) -> None:
         )
 
 
+# -- charts -------------------------------------------------------------------------------
+def _expand(ctx: _Ctx, charts: Path, kube_version: str, openapi: Path) -> None:
+    """Expand every Helm Application whose chart is in the cache; add its objects."""
+    from homeport.check import expand as ex
+
+    wanted = [a for a in ctx.apps if a.chart and id(a.res) not in ctx.unsynced]
+    if not wanted:
+        return
+    helm = ex.helm_binary()
+    if helm is None:
+        raise UsageError(
+            "--charts needs Helm: build it with scripts/build-tools.sh, put `helm` on PATH "
+            "or set HOMEPORT_HELM to its path (an executable file)"
+        )
+    sources: list[tuple[ex.HelmSource, Path]] = []
+    apps: list[App] = []
+    missing = []
+    for app in wanted:
+        d = ex.chart_dir(charts, app.chart, app.chart_version)
+        if d is None:
+            missing.append(f"{app.chart}-{app.chart_version}")
+            continue
+        src = ex.HelmSource(
+            app.res.name, app.chart, app.chart_version, app.release, app.namespace, app.values
+        )
+        sources.append((src, d))
+        apps.append(app)
+    if missing:
+        ctx.report.notes.append(
+            f"chart(s) not in {charts} ({', '.join(sorted(set(missing)))}): what they create "
+            "is taken from homeport's table; run `homeport charts pull`"
+        )
+    # Argo CD passes the API versions the cluster serves: the release's built-in groups
+    # and every CRD installed, by the tree's files or by its charts.
+    tree_crds = [
+        r.obj
+        for r in ctx.resources
+        if r.kind == "CustomResourceDefinition" and r.group == "apiextensions.k8s.io"
+    ]
+    base = ex.builtin_api_versions(openapi) + ex.crd_api_versions(tree_crds)
+    # Bootstrap installs Argo CD's CRDs before any chart syncs.
+    for g, v, k in ctx.store.crds:
+        if g in BOOTSTRAP_CRD_GROUPS:
+            base += [f"{g}/{v}", f"{g}/{v}/{k}"]
+    patch = kubernetes_patch(kube_version)
+    results = ex.expand(sources, patch, sorted(set(base)), helm)
+    full = sorted(set(base) | set(ex.crd_api_versions(ex.expanded_crds(results))))
+    if len(full) > len(set(base)):
+        # Only charts that ask Helm about API versions can render differently.
+        again = [i for i, (_s, d) in enumerate(sources) if _asks_api_versions(d)]
+        redo = ex.expand([sources[i] for i in again], patch, full, helm)
+        for i, r in zip(again, redo, strict=True):
+            results[i] = r
+    incomplete = []
+    for app, result in zip(apps, results, strict=True):
+        if result.missing_dependencies:
+            # The cache's fault, not the tree's: fall back to the table for this chart.
+            incomplete.append(f"{app.chart}-{app.chart_version} ({result.error})")
+            continue
+        if result.error:
+            ctx.add(
+                "HP-S008",
+                app.res,
+                f"Helm cannot expand chart {app.chart} {app.chart_version}: {result.error}",
+                app.values_path or app.chart_path,
+            )
+            continue
+        app.expanded = True
+        text = "".join(f"---\n{json.dumps(o)}\n" for _t, o in result.objects)
+        src_file = SourceFile(f"{app.res.file}#{app.chart}", text)
+        for i, (template, obj) in enumerate(result.objects):
+            res = Resource(app.res.file, i, obj, src_file)
+            if not res.kind or not res.name:
+                continue
+            ctx.expanded.append(res)
+            ctx.chart_of[id(res)] = (app, template)
+            ctx.owner[id(res)] = app
+    if incomplete:
+        ctx.report.notes.append(
+            f"chart(s) in {charts} lack their dependencies, so what they create is taken "
+            f"from homeport's table: {'; '.join(incomplete)}; run `homeport charts pull`"
+        )
+    ctx.report.notes.append(
+        f"expanded {sum(a.expanded for a in apps)} chart(s) with Helm: "
+        f"{len(ctx.expanded)} object(s) checked with the tree"
+    )
+
+
+_ASKS: dict[str, bool] = {}
+
+
+def _asks_api_versions(chart: Path) -> bool:
+    key = str(chart)
+    if key not in _ASKS:
+        _ASKS[key] = any(
+            "APIVersions" in p.read_text(errors="replace")
+            for p in chart.rglob("*")
+            if p.suffix in (".yaml", ".tpl", ".txt") and "crds" not in p.parts and p.is_file()
+        )
+    return _ASKS[key]
+
+
 # -- schemas ------------------------------------------------------------------------------
-# (index in ctx.resources, rule, message, path) of one schema finding.
+# (index in ctx.everything, rule, message, path) of one schema finding.
 _SchemaFinding = tuple[int, str, str, tuple[str | int, ...]]
 
 
 def _tree_crds(ctx: _Ctx) -> None:
     # CRDs in the tree count as known kinds (in a per-tree copy of the cached store).
-    if any(r.kind == "CustomResourceDefinition" for r in ctx.resources):
+    if any(r.kind == "CustomResourceDefinition" for r in ctx.everything):
         ctx.store = ctx.store.overlay()
     store = ctx.store
-    for res in ctx.resources:
+    for res in ctx.everything:
         if res.kind == "CustomResourceDefinition" and res.group == "apiextensions.k8s.io":
             for g, _v, k in store.add_crd(res.obj, res.file):
                 ctx.tree_crd_groups[(g, k)] = res
@@ -375,7 +511,7 @@ def _validate(ctx: _Ctx) -> tuple[list[_SchemaFinding], int]:
     store = ctx.store
     out: list[_SchemaFinding] = []
     cel_skipped = 0
-    for i, res in enumerate(ctx.resources):
+    for i, res in enumerate(ctx.everything):
         group, version = split_api_version(res.api_version)
         gvk = (group, version, res.kind)
         if not store.knows(gvk):
@@ -413,8 +549,9 @@ def _validate(ctx: _Ctx) -> tuple[list[_SchemaFinding], int]:
 
 def _add_schema_findings(ctx: _Ctx, found: tuple[list[_SchemaFinding], int]) -> None:
     findings, skipped = found
+    everything = ctx.everything
     for i, rule, message, path in findings:
-        ctx.add(rule, ctx.resources[i], message, path)
+        ctx.add(rule, everything[i], message, path)
     ctx.cel_skipped += skipped
 
 
@@ -486,7 +623,7 @@ def _helm_values(ctx: _Ctx) -> None:
 
 def _duplicates(ctx: _Ctx) -> None:
     seen: dict[tuple[str, str, str, str], Resource] = {}
-    for res in ctx.resources:
+    for res in ctx.everything:
         key = (res.group, res.kind, _ns(ctx, res), res.name)
         if key in seen:
             first = seen[key]
@@ -544,27 +681,14 @@ def _world(ctx: _Ctx) -> _World:
         w.secrets.add((BOOTSTRAP_NAMESPACE, s))
     for g in BOOTSTRAP_CRD_GROUPS:
         w.crd_installer[g] = None
+    # Real CRDs (files of the tree, or written by an expanded chart) before table guesses.
+    for (g, _k), crd_res in ctx.tree_crd_groups.items():
+        w.crd_installer.setdefault(g, ctx.owner.get(id(crd_res)))
     for app in ctx.apps:
         if app.create_namespace and app.namespace:
             w.namespaces.add(app.namespace)
         if not app.chart:
             continue
-        info = chart_installs(app.chart)
-        if info is None:
-            continue
-        for g in info.crd_groups:
-            w.crd_installer.setdefault(g, app)
-        for s in info.services:
-            w.services[(app.namespace, s.format(release=app.release))] = None
-        w.service_prefixes.add((app.namespace, app.release))
-        # fullnameOverride (of the chart or a subchart) renames what the chart creates.
-        vals = app.values if isinstance(app.values, dict) else {}
-        for scope in (vals, *(v for v in vals.values() if isinstance(v, dict))):
-            override = scope.get("fullnameOverride")
-            if isinstance(override, str) and override:
-                w.service_prefixes.add((app.namespace, override))
-        for s in info.secrets:
-            w.secrets.add((app.namespace, s.format(release=app.release)))
         if app.chart == "traefik":
             w.traefik_ns = app.namespace
             vals = app.values if isinstance(app.values, dict) else {}
@@ -574,7 +698,35 @@ def _world(ctx: _Ctx) -> _World:
             secret = (store.get("defaultCertificate") or {}).get("secretName")
             if secret:
                 w.default_tls_secret = (app.namespace, str(secret))
-    for res in ctx.resources:
+        info = chart_installs(app.chart)
+        if info is None:
+            continue
+        vals = app.values if isinstance(app.values, dict) else {}
+        own = vals.get("fullnameOverride")
+        fmt = {
+            "release": app.release,
+            "fullname": own if isinstance(own, str) and own else app.release,
+        }
+        for s in info.runtime_secrets:
+            w.secrets.add((app.namespace, s.format(**fmt)))
+        for s in info.runtime_services:
+            w.services.setdefault((app.namespace, s.format(**fmt)), None)
+        if app.expanded:
+            continue  # the chart's own objects are in ctx.expanded
+        if info.installs_crds(vals):
+            for g in info.crd_groups:
+                w.crd_installer.setdefault(g, app)
+        for s in info.services:
+            w.services[(app.namespace, s.format(**fmt))] = None
+        w.service_prefixes.add((app.namespace, app.release))
+        # fullnameOverride (of the chart or a subchart) renames what the chart creates.
+        for scope in (vals, *(v for v in vals.values() if isinstance(v, dict))):
+            override = scope.get("fullnameOverride")
+            if isinstance(override, str) and override:
+                w.service_prefixes.add((app.namespace, override))
+        for s in info.secrets:
+            w.secrets.add((app.namespace, s.format(**fmt)))
+    for res in ctx.everything:
         if id(res) in ctx.unsynced:
             continue  # Argo CD never applies it
         ns = _ns(ctx, res)
@@ -610,8 +762,6 @@ def _world(ctx: _Ctx) -> _World:
             w.secrets.add((ns, s))
         for s in operator_services(k, g, res.obj):
             w.services[(ns, s)] = None
-    for (g, _k), crd_res in ctx.tree_crd_groups.items():
-        w.crd_installer.setdefault(g, ctx.owner.get(id(crd_res)))
     return w
 
 
@@ -634,7 +784,8 @@ def _port_ok(svc: Resource, port: Any) -> bool:
 
 def _references(ctx: _Ctx, w: _World) -> None:
     hosts: dict[str, tuple[Resource, tuple[str | int, ...]]] = {}
-    for res in ctx.resources:
+    _values_secrets(ctx, w)
+    for res in ctx.everything:
         if id(res) in ctx.unsynced:
             continue  # Argo CD never applies it
         ns = _ns(ctx, res)
@@ -703,6 +854,8 @@ def _references(ctx: _Ctx, w: _World) -> None:
             pod, base = _pod_spec(res)
             if pod is not None:
                 _pod_secrets(ctx, w, res, ns, pod, base)
+        if g in ("postgresql.cnpg.io", "monitoring.coreos.com"):
+            _cr_secrets(ctx, w, res, ns)
         # Custom resources sync after the Application that installs their CRD.
         if g and "." in g and not g.endswith(".k8s.io") and g not in ("apps", "batch"):
             _crd_order(ctx, w, res)
@@ -945,21 +1098,166 @@ def _containers(pod: dict[str, Any], init: bool = True) -> list[tuple[str, int, 
     return out
 
 
+def _missing_secret(
+    ctx: _Ctx,
+    w: _World,
+    res: Resource,
+    ns: str,
+    name: Any,
+    path: tuple[str | int, ...],
+    optional: Any = False,
+) -> None:
+    """Report a Secret reference that neither the tree nor a chart or operator satisfies."""
+    if optional is True or not name or not isinstance(name, str | int):
+        return
+    name = str(name)
+    if (ns, name) in w.secrets:
+        return
+    msg = (
+        f'Secret "{ns}/{name}" is not sealed in the tree nor created '
+        f"by a chart or operator; seal it with `homeport secret set {name} "
+        f"--namespace {ns} ...` (platform secrets: `homeport init`)"
+    )
+    chart = ctx.chart_of.get(id(res))
+    if chart is not None:
+        app, template = chart
+        if (id(app), ns, name) in ctx.values_secrets:
+            return  # already reported at the Application's value that names it
+        where = _value_path(app.values, name)
+        if where is not None:
+            # The chart copied the name from the values: point at that value.
+            dotted = ".".join(str(p) for p in path)
+            ctx.add(
+                "HP-R005",
+                app.res,
+                f"chart {app.chart} {app.chart_version} ({template}): {res.kind} "
+                f"{res.name} {dotted}: {msg}",
+                (*app.values_path, *where),
+            )
+            return
+    ctx.add("HP-R005", res, msg, path)
+
+
+def _value_path(values: Any, text: str) -> tuple[str | int, ...] | None:
+    """Path of the first scalar in Helm values equal to ``text`` (depth first)."""
+    if isinstance(values, dict):
+        items: list[tuple[str | int, Any]] = list(values.items())
+    elif isinstance(values, list):
+        items = list(enumerate(values))
+    else:
+        return () if values == text else None
+    for k, v in items:
+        sub = _value_path(v, text)
+        if sub is not None:
+            return (k, *sub)
+    return None
+
+
+# Keys of Helm values that name an existing Secret (chart conventions).
+_VALUE_SECRET_KEYS = {"existingSecret", "existingSecretName"}
+# Lists of Secret names that the Prometheus operator mounts into its pods.
+_OPERATOR_SECRET_LISTS = {"alertmanagerSpec", "prometheusSpec"}
+
+
+def _values_secrets(ctx: _Ctx, w: _World) -> None:
+    """Secrets an Application's Helm values name: env references, existingSecret, mounts."""
+    for app in ctx.apps:
+        if not app.chart or not isinstance(app.values, dict) or id(app.res) in ctx.unsynced:
+            continue
+        ns = app.namespace
+
+        def visit(node: Any, path: tuple[str | int, ...], app: App = app, ns: str = ns) -> None:
+            if isinstance(node, list):
+                for i, v in enumerate(node):
+                    visit(v, (*path, i))
+                return
+            if not isinstance(node, dict):
+                return
+            for k, v in node.items():
+                p = (*path, k)
+                name: Any = None
+                optional: Any = False
+                if k in ("secretKeyRef", "secretRef") and isinstance(v, dict):
+                    name, optional, p = v.get("name"), v.get("optional"), (*p, "name")
+                elif k in _VALUE_SECRET_KEYS and isinstance(v, str):
+                    name = v
+                elif k == "secret" and isinstance(v, dict) and "secretName" in v:
+                    name, optional, p = v.get("secretName"), v.get("optional"), (*p, "secretName")
+                elif k == "secrets" and path and path[-1] in _OPERATOR_SECRET_LISTS:
+                    for i, item in enumerate(v if isinstance(v, list) else []):
+                        _values_need(ctx, w, app, ns, item, (*p, i))
+                    continue
+                if name:
+                    if optional is not True:
+                        _values_need(ctx, w, app, ns, name, p)
+                    continue
+                visit(v, p)
+
+        visit(app.values, ())
+
+
+def _values_need(
+    ctx: _Ctx, w: _World, app: App, ns: str, name: Any, path: tuple[str | int, ...]
+) -> None:
+    if not isinstance(name, str) or not name or "{{" in name or (ns, name) in w.secrets:
+        return
+    ctx.values_secrets.add((id(app), ns, name))
+    ctx.add(
+        "HP-R005",
+        app.res,
+        f'Secret "{ns}/{name}" named in the Helm values of chart {app.chart} is not sealed '
+        f"in the tree nor created by a chart or operator; seal it with `homeport secret set "
+        f"{name} --namespace {ns} ...` (platform secrets: `homeport init`)",
+        (*app.values_path, *path),
+    )
+
+
+def _cr_secrets(ctx: _Ctx, w: _World, res: Resource, ns: str) -> None:
+    """Secrets custom resources name: CloudNativePG credentials, Prometheus operator mounts."""
+    spec = res.obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    g, k = res.group, res.kind
+
+    def ref(path: tuple[str | int, ...]) -> None:
+        node: Any = spec
+        for step in path:
+            if isinstance(node, dict):
+                node = node.get(step)
+            elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+                node = node[step]
+            else:
+                return
+        if isinstance(node, dict):
+            _missing_secret(ctx, w, res, ns, node.get("name"), ("spec", *path, "name"))
+
+    if g == "postgresql.cnpg.io" and k == "Cluster":
+        stores: list[tuple[str | int, ...]] = [("backup", "barmanObjectStore")]
+        for i, ext in enumerate(spec.get("externalClusters") or []):
+            if isinstance(ext, dict):
+                stores.append(("externalClusters", i, "barmanObjectStore"))
+                ref(("externalClusters", i, "password"))
+        for store in stores:
+            for cred in ("accessKeyId", "secretAccessKey", "region", "sessionToken"):
+                ref((*store, "s3Credentials", cred))
+        ref(("bootstrap", "initdb", "secret"))
+        ref(("bootstrap", "recovery", "secret"))
+        ref(("superuserSecret",))
+        for i, role in enumerate(((spec.get("managed") or {}).get("roles")) or []):
+            if isinstance(role, dict):
+                ref(("managed", "roles", i, "passwordSecret"))
+    elif g == "monitoring.coreos.com" and k in ("Alertmanager", "Prometheus"):
+        # The operator mounts each under /etc/<kind>/secrets/<name>; a missing one
+        # keeps the StatefulSet's pods from starting.
+        for i, name in enumerate(spec.get("secrets") or []):
+            _missing_secret(ctx, w, res, ns, name, ("spec", "secrets", i))
+
+
 def _pod_secrets(
     ctx: _Ctx, w: _World, res: Resource, ns: str, pod: dict[str, Any], base: tuple[str | int, ...]
 ) -> None:
     def need(name: Any, path: tuple[str | int, ...], optional: Any = False) -> None:
-        if optional is True or not name:
-            return
-        if (ns, str(name)) not in w.secrets:
-            ctx.add(
-                "HP-R005",
-                res,
-                f'Secret "{ns}/{name}" is not sealed in the tree nor created '
-                f"by a chart or operator; seal it with `homeport secret set {name} "
-                f"--namespace {ns} ...` (platform secrets: `homeport init`)",
-                (*base, *path),
-            )
+        _missing_secret(ctx, w, res, ns, name, (*base, *path), optional)
 
     for key, i, c in _containers(pod):
         for j, env in enumerate(c.get("env") or []):
@@ -1001,6 +1299,63 @@ def _policy(ctx: _Ctx, w: _World) -> None:
     run_policy(ctx, w)
 
 
+@dataclass(frozen=True)
+class ExpandedApp:
+    """One Helm Application as Helm expanded it.
+
+    Attributes:
+        name: The Application's name.
+        namespace: Its destination namespace.
+        objects: The objects Helm wrote (test hooks left out, nulls dropped).
+    """
+
+    name: str
+    namespace: str
+    objects: list[dict[str, Any]]
+
+
+def expand_charts(
+    root: Path, charts_dir: Path, *, kubernetes_version: str = "1.36"
+) -> tuple[list[ExpandedApp], list[str]]:
+    """Expand a tree's Helm Applications exactly as ``check --charts`` does.
+
+    Args:
+        root: The tree directory.
+        charts_dir: Unpacked charts (``<chart>-<version>`` folders).
+        kubernetes_version: Kubernetes minor version (``--kube-version``).
+
+    Returns:
+        The expanded Applications, and one line per chart Helm could not expand.
+
+    Raises:
+        UsageError: No Kubernetes schemas for the version, or Helm is not installed.
+    """
+    openapi = find_openapi_dir(kubernetes_version)
+    if openapi is None:
+        raise UsageError(f"no Kubernetes {kubernetes_version} OpenAPI schemas found")
+    reader = TreeReader(tree_files(Path(root)))
+    try:
+        store = _store(openapi, default_crd_dirs())
+        ctx = _Ctx(Path(root), store, None, CheckReport(root=str(root)))
+        _load(ctx, reader)
+    finally:
+        reader.close()
+    _apps(ctx)
+    _expand(ctx, Path(charts_dir), kubernetes_version, openapi)
+    out = [
+        ExpandedApp(
+            app.res.name,
+            app.namespace,
+            [r.obj for r in ctx.expanded if ctx.chart_of[id(r)][0] is app],
+        )
+        for app in ctx.apps
+        if app.expanded
+    ]
+    problems = [f.message for f in ctx.findings if f.rule_id == "HP-S008"]
+    problems += [n for n in ctx.report.notes if "lack their dependencies" in n]
+    return out, problems
+
+
 def check_tree(
     root: Path,
     *,
@@ -1008,6 +1363,7 @@ def check_tree(
     crd_dirs: list[Path] | None = None,
     chart_schema_dir: Path | None = None,
     strict: bool = False,
+    charts_dir: Path | None = None,
 ) -> CheckReport:
     """Check a rendered GitOps tree offline: schemas, references and policy.
 
@@ -1019,12 +1375,16 @@ def check_tree(
             ``$HOMEPORT_CHART_SCHEMA_DIR`` or the pull cache.
         strict: Recorded for the caller; warnings fail the check with
             ``report.exit_code(strict=True)``.
+        charts_dir: Unpacked charts (``<chart>-<version>`` folders, as ``homeport charts
+            pull`` writes them): expand every Helm Application with Helm and check what
+            it writes; charts not found there fall back to homeport's table.
 
     Returns:
         The report with every finding, sorted by file, line and rule.
 
     Raises:
-        UsageError: The directory does not exist or no Kubernetes schemas are available.
+        UsageError: The directory does not exist, no Kubernetes schemas are available, or
+            ``charts_dir`` is given but missing or Helm is not installed.
     """
     del strict  # the severity of findings does not depend on it; exit_code() does
     root = Path(root)
@@ -1046,13 +1406,16 @@ def check_tree(
             raise UsageError(f"{d}: CRD directory does not exist")
     if chart_schema_dir is None:
         chart_schema_dir = default_chart_schema_dir()
+    if charts_dir is not None and not Path(charts_dir).is_dir():
+        raise UsageError(f"{charts_dir}: chart directory does not exist")
     # The check allocates many objects and frees few: the cyclic GC would only rescan them.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     # Parsing starts first (on a second process for a large tree) while the schemas load.
     reader = TreeReader(tree_files(root))
     try:
-        return _check(root, openapi, dirs, chart_schema_dir, reader)
+        charts = (Path(charts_dir), kubernetes_version) if charts_dir is not None else None
+        return _check(root, openapi, dirs, chart_schema_dir, reader, charts)
     finally:
         reader.close()
         if gc_was_enabled:
@@ -1065,11 +1428,14 @@ def _check(
     dirs: list[Path],
     chart_schema_dir: Path | None,
     reader: TreeReader,
+    charts: tuple[Path, str] | None = None,
 ) -> CheckReport:
     report = CheckReport(root=str(root))
     ctx = _Ctx(root, _store(openapi, dirs), chart_schema_dir, report)
     _load(ctx, reader)
     _apps(ctx)
+    if charts is not None:
+        _expand(ctx, charts[0], charts[1], openapi)
     _tree_crds(ctx)
     if len(ctx.resources) >= PARALLEL_MIN_OBJECTS and can_fork():
         # Schemas on a forked process while this one checks references and policy; the

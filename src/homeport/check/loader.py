@@ -191,6 +191,7 @@ class LoadProblem(Exception):
 _INT = "tag:yaml.org,2002:int"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
+_VALUE = "tag:yaml.org,2002:value"
 _BOOLS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
@@ -210,6 +211,8 @@ class _Builder:
             return _BOOLS[node.value.lower()]
         if tag == _NULL:
             return None
+        if tag == _VALUE:
+            return node.value  # PyYAML's YAML 1.1 "=" tag: a plain string to Go and to us
         return self._c.construct_object(node, deep=True)
 
     def build(self, node: yaml.Node) -> Any:

@@ -86,6 +86,12 @@ _RULES = [
         "invalid schedule",
         "The API server refuses a CronJob schedule that is not five cron fields or a descriptor.",
     ),
+    Rule(
+        "HP-S008",
+        "error",
+        "chart does not expand",
+        "Argo CD reports ComparisonError when Helm cannot template the chart with its values.",
+    ),
     # -- references -------------------------------------------------------------------
     Rule(
         "HP-R001",

@@ -22,7 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "render": (
         "render",
-        "Render homeport.yaml into an Argo CD GitOps tree (atomically), then check it.",
+        "Render homeport.yaml into an Argo CD GitOps tree, check it, then write it atomically.",
     ),
     "diff": ("diff", "Show, as a unified diff, what `homeport render` would change in the tree."),
     "check": ("check", "Check a rendered tree: schemas, references and policy. Exit 1 on errors."),
@@ -57,6 +57,7 @@ VERBS: dict[str, tuple[str, str]] = {
         "secret",
         "Sealed secrets in the GitOps tree (<tree>/secrets/<namespace>/<name>.yaml).",
     ),
+    "charts": ("charts", "Helm charts used by `homeport check --charts`."),
     "schemas": ("schemas", "Schemas used by `homeport check`."),
     "ddns": ("ddns", "Keep Cloudflare A/AAAA records pointing at this network's public address."),
 }

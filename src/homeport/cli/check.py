@@ -45,6 +45,15 @@ def check(
         Path | None,
         typer.Option("--chart-schema-dir", help="Directory of chart values.schema.json folders."),
     ] = None,
+    charts: Annotated[
+        Path | None,
+        typer.Option(
+            "--charts",
+            help="Unpacked charts (<chart>-<version> folders, `homeport charts pull`): expand "
+            "every Helm Application with Helm and check what it writes.",
+            envvar="HOMEPORT_CHARTS_DIR",
+        ),
+    ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="human or json.")] = "human",
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail the check too.")] = False,
 ) -> None:
@@ -58,6 +67,7 @@ def check(
         crd_dirs=crd_dir or None,
         chart_schema_dir=chart_schema_dir,
         strict=strict,
+        charts_dir=charts,
     )
     # The process ends soon: keep the interpreter's final collection from walking every
     # cached schema object (a fifth of a second on a large tree). Frozen objects are

@@ -38,9 +38,16 @@ def run_check(out: Path, cfg: HomeportConfig, strict: bool = False) -> int:
         The check's exit code.
     """
     from homeport.check import check_tree
+    from homeport.check.expand import default_charts_dir
     from homeport.check.report import print_human
 
-    report = check_tree(out, kubernetes_version=cfg.kubernetes.version, strict=strict)
+    # With a chart cache ($HOMEPORT_CHARTS_DIR or `homeport charts pull`), charts are expanded.
+    report = check_tree(
+        out,
+        kubernetes_version=cfg.kubernetes.version,
+        strict=strict,
+        charts_dir=default_charts_dir(),
+    )
     print_human(report, err_console, strict)
     return int(report.exit_code(strict))
 

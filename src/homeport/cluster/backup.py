@@ -5,6 +5,12 @@ sealing key (without it no SealedSecret opens), issued certificates and their TL
 Secrets (so a restore does not hit Let's Encrypt rate limits), every Secret of the
 platform namespaces, Argo CD's Applications, AppProjects and settings, and the CRDs.
 
+Secrets the Sealed Secrets controller made from a SealedSecret are left out: Git and
+the sealing key recreate them, and a restored copy would lose its ownerReference (it
+names a UID of the old cluster), so the controller would refuse to manage it ("already
+exists and is not managed by SealedSecret"): the SealedSecret would stay
+``Synced=False`` and a rotation in Git would never reach the Secret.
+
 Archive: an age-encrypted (``pyrage``; X25519 recipient or passphrase) tar holding
 ``manifest.json`` (format, source, per-section counts and SHA-256 sums) and one YAML
 file per section, with server-managed fields stripped. It is built and read in
@@ -60,6 +66,7 @@ CRD_GROUPS = (
 )
 # Secrets the cluster makes by itself; restoring them would be wrong.
 SKIP_SECRET_TYPES = ("kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token")
+SEALED_SECRETS_GROUP = "bitnami.com"
 ROOT_APP = "root"
 
 # Sections in restore order.
@@ -112,6 +119,15 @@ def strip(obj: Obj) -> Obj:
 # --------------------------------------------------------------------------- collect
 
 
+def unsealed_by_controller(secret: Obj) -> bool:
+    """Whether the Sealed Secrets controller made this Secret (a SealedSecret owns it)."""
+    for ref in (secret.get("metadata") or {}).get("ownerReferences") or []:
+        group = str(ref.get("apiVersion", "")).split("/", 1)[0]
+        if group == SEALED_SECRETS_GROUP and ref.get("kind") == "SealedSecret":
+            return True
+    return False
+
+
 def _sorted(objs: Iterable[Obj]) -> list[Obj]:
     return sorted(objs, key=identity)
 
@@ -150,7 +166,8 @@ def collect(kube: Kube) -> dict[str, list[Obj]]:
     secrets: list[Obj] = []
     for ns in sorted(namespaces):
         for s in kube.list_objects("v1", "Secret", ns):
-            if s.get("type") not in SKIP_SECRET_TYPES:
+            # A SealedSecret in Git recreates it; see the module docstring.
+            if s.get("type") not in SKIP_SECRET_TYPES and not unsealed_by_controller(s):
                 secrets.append(strip(s))
     sections["secrets"] = _sorted(secrets)
     ns_objs = [kube.get("v1", "Namespace", ns) for ns in sorted(namespaces)]

@@ -32,6 +32,7 @@ from homeport.errors import ClusterError, UsageError
 
 FIELD_MANAGER = "homeport"
 _T = TypeVar("_T")
+_RETRIES_429 = 5
 Obj = dict[str, Any]
 
 
@@ -160,14 +161,20 @@ class Kube:
         ) from None
 
     def _call(self, what: str, fn: Callable[[], _T]) -> _T:
-        try:
-            return fn()
-        except ApiError as exc:
-            if exc.status.code == 403:
-                raise ClusterError(f"{what}: permission denied: {exc.status.message}") from None
-            raise
-        except httpx2.TransportError as exc:
-            self._unreachable(exc)
+        # 429 is the API server asking to come back (e.g. "storage is (re)initializing"
+        # on the first list of a custom resource after a restart); client-go retries too.
+        for attempt in range(_RETRIES_429 + 1):
+            try:
+                return fn()
+            except ApiError as exc:
+                if exc.status.code == 403:
+                    raise ClusterError(f"{what}: permission denied: {exc.status.message}") from None
+                if exc.status.code != 429 or attempt == _RETRIES_429:
+                    raise
+                time.sleep(min(1.0 * (attempt + 1), 5.0))
+            except httpx2.TransportError as exc:
+                self._unreachable(exc)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def raw_get(self, path: str) -> Any:
         """GET a path of the API (discovery, ``/version``) and return the decoded JSON.
