@@ -139,7 +139,8 @@ def build_components(cfg: HomeportConfig) -> list[Component]:
     for fn in COMPONENT_MODULES:
         comps.extend(fn(cfg))
     specs = [ns for c in comps for ns in c.namespaces]
-    include = secrets.sync_include(ns.name for ns in specs)
+    # One list for the glob and the AppProject (argocd.destinations), so they never disagree.
+    include = secrets.sync_include(argocd.destinations(comps))
     for c in comps:
         if c.name == "secrets" and c.source is not None:
             # Sync only sealed secrets whose namespace exists (see sync_include).

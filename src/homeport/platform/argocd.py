@@ -14,6 +14,7 @@ from typing import Any
 from homeport.config import HomeportConfig
 from homeport.platform import traefik
 from homeport.platform.authentik import argocd_oidc_config
+from homeport.platform.secrets import BUILTIN_NAMESPACES
 from homeport.platform.base import (
     APISERVER_EGRESS,
     ARGOCD_NS,
@@ -150,12 +151,24 @@ def source_repos(cfg: HomeportConfig, components: list[Component]) -> list[str]:
 
 
 def destinations(components: list[Component]) -> list[str]:
-    """Every namespace Applications deploy into, plus those charts touch."""
+    """Every namespace Applications may deploy into.
+
+    The one list both the AppProject's destinations and the ``secrets`` Application's
+    include glob are built from: a namespace the glob syncs but the project refuses fails
+    the whole ``secrets`` wave.
+
+    Args:
+        components: Every component of the platform.
+
+    Returns:
+        The namespaces the tree creates or deploys into, Argo CD's, and the built-in ones
+        (charts put leases and the Sealed Secrets controller in kube-system; sealed
+        secrets may target any built-in namespace).
+    """
     names = {c.namespace for c in components}
     names.update(ns.name for c in components for ns in c.namespaces)
     names.add(ARGOCD_NS)
-    # Charts put leader-election leases and the Sealed Secrets controller in kube-system.
-    names.add("kube-system")
+    names.update(BUILTIN_NAMESPACES)
     return sorted(names)
 
 
