@@ -9,7 +9,8 @@ usual volume backup, or mount an object-store-backed volume.
 
 from __future__ import annotations
 
-from homeport.platform.base import Obj  # not cluster.kube: render must not load lightkube
+# not cluster.kube: render must not load lightkube
+from homeport.platform.base import Obj, keep
 
 NAME = "homeport-backup"
 RECIPIENTS_KEY = "recipients.txt"
@@ -137,12 +138,15 @@ def backup_objects(
             "metadata": md(NAME),
             "data": {RECIPIENTS_KEY: "".join(f"{r}\n" for r in recipients)},
         },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": md(NAME),
-            "spec": pvc_spec,
-        },
+        # The archives: never pruned or deleted by Argo CD.
+        keep(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": md(NAME),
+                "spec": pvc_spec,
+            }
+        ),
         {
             "apiVersion": "batch/v1",
             "kind": "CronJob",

@@ -14,7 +14,6 @@ from typing import Any
 from homeport.config import HomeportConfig
 from homeport.platform import traefik
 from homeport.platform.authentik import argocd_oidc_config
-from homeport.platform.secrets import BUILTIN_NAMESPACES
 from homeport.platform.base import (
     APISERVER_EGRESS,
     ARGOCD_NS,
@@ -31,6 +30,7 @@ from homeport.platform.base import (
     meta,
     netpol,
 )
+from homeport.platform.secrets import BUILTIN_NAMESPACES
 from homeport.versions import ARGOCD_REPO, ARGOCD_VERSION
 
 PROJECT = "homeport"

@@ -38,6 +38,7 @@ from homeport.platform.base import (
     NamespaceSpec,
     Obj,
     from_namespace,
+    keep,
     meta,
     netpol,
 )
@@ -339,12 +340,15 @@ def db_cluster(cfg: HomeportConfig) -> Obj:
                 "data": {"compression": "gzip"},
             },
         }
-    return {
-        "apiVersion": "postgresql.cnpg.io/v1",
-        "kind": "Cluster",
-        "metadata": meta(DB_CLUSTER, NAMESPACE),
-        "spec": spec,
-    }
+    # The database: deleting the Cluster deletes its volumes (they are owned by it).
+    return keep(
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Cluster",
+            "metadata": meta(DB_CLUSTER, NAMESPACE),
+            "spec": spec,
+        }
+    )
 
 
 def cnpg_schedule(cron: str) -> str:
@@ -524,7 +528,8 @@ def authentik_namespace(cfg: HomeportConfig) -> NamespaceSpec:
                 egress=[{"ports": [{"protocol": "TCP", "port": _s3_port(cfg.backup.s3.endpoint)}]}],
             )
         )
-    return NamespaceSpec(ns, "restricted", tuple(policies))
+    # The database volumes live here: disabling Authentik must not delete them.
+    return NamespaceSpec(ns, "restricted", tuple(policies), keep=True)
 
 
 def cnpg_namespace() -> NamespaceSpec:

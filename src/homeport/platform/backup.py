@@ -50,6 +50,7 @@ def components(cfg: HomeportConfig) -> list[Component]:
                         netpol("allow-apiserver", NAMESPACE, egress=[APISERVER_EGRESS]),
                         netpol("allow-dns", NAMESPACE, egress=[DNS_EGRESS]),
                     ),
+                    keep=True,  # the archive volume
                 )
             ],
             description=f"homeport backup on schedule {plan.schedule}, encrypted with age",

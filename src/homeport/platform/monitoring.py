@@ -937,7 +937,8 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
         netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
         netpol("allow-dns", ns, egress=[DNS_EGRESS]),
     )
-    return NamespaceSpec(ns, "restricted" if lite(cfg) else "privileged", policies)
+    # Prometheus's volume (a StatefulSet claim, not owned by Argo CD) lives here.
+    return NamespaceSpec(ns, "restricted" if lite(cfg) else "privileged", policies, keep=True)
 
 
 # ---------------------------------------------------------------- components
