@@ -620,6 +620,37 @@ class BackupConfig(_Model):
     )
 
 
+class NetworkConfig(_Model):
+    """Servers on your own network the platform's pods connect to (Git, Uptime Kuma, ...).
+
+    Every namespace denies egress by default. Endpoints in homeport.yaml (``git.url``,
+    the DDNS ping and IP-provider URLs, the DNS-01 nameservers) are allowed on their
+    port: an IP address directly, an in-cluster ``<svc>.<ns>.svc`` name by namespace,
+    and a host name to the networks named here (or to its addresses, with ``resolve``).
+    """
+
+    lan: list[str] = Field(
+        default_factory=list,
+        description='Networks (CIDRs, e.g. "192.168.1.0/24") where servers named by host '
+        "name in homeport.yaml may live; their ports are allowed to these networks.",
+    )
+    resolve: bool = Field(
+        False,
+        description="Resolve endpoint host names when rendering and allow their addresses "
+        "(the tree then depends on what DNS answered at render time).",
+    )
+
+    @field_validator("lan")
+    @classmethod
+    def _lan(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f'"{cidr}" is not a network such as 192.168.1.0/24') from None
+        return v
+
+
 class HomeportConfig(_Model):
     """homeport.yaml: one file that describes a whole self-hosted platform."""
 
@@ -632,6 +663,7 @@ class HomeportConfig(_Model):
     ha: bool = Field(False, description="Run every component highly available (needs 3 nodes).")
     components: Components = Field(default_factory=Components)
     backup: BackupConfig = Field(default_factory=BackupConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
     apps: list[App] = Field(default_factory=list, description="Your applications.")
 
     @model_validator(mode="before")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeport.config import HomeportConfig
-from homeport.platform import traefik
+from homeport.platform import egress, traefik
 from homeport.platform.authentik import argocd_oidc_config
 from homeport.platform.base import (
     APISERVER_EGRESS,
@@ -284,7 +284,7 @@ def root_application(cfg: HomeportConfig) -> Obj:
     }
 
 
-def _namespace() -> NamespaceSpec:
+def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
     ns = ARGOCD_NS
     return NamespaceSpec(
         ns,
@@ -310,6 +310,8 @@ def _namespace() -> NamespaceSpec:
             netpol("allow-internet", ns, egress=[INTERNET_EGRESS]),
             netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
             netpol("allow-dns", ns, egress=[DNS_EGRESS]),
+            # A Git server on the LAN or in the cluster (git.url, network.lan).
+            *egress.policy_for(cfg, "allow-git", ns, egress.git_endpoints(cfg), None),
         ),
     )
 
@@ -324,7 +326,7 @@ def components(cfg: HomeportConfig) -> list[Component]:
             wave=WAVE_ARGOCD,
             source=_self_source(cfg),
             server_side=True,
-            namespaces=[_namespace()],
+            namespaces=[_namespace(cfg)],
             description=f"Argo CD {ARGOCD_VERSION}, managing itself from the upstream release",
         ),
         Component(
