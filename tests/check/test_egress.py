@@ -105,12 +105,14 @@ def test_resolve_at_render_time_only_when_asked(tmp_path: Path) -> None:
     url = "http://localhost:3000/me/lab.git"
     out, objs = _render(tmp_path, BASE.format(url=url))
     assert _policy(objs, "argocd", "allow-git") is None  # not resolved unless asked
+    assert len(_p013(out)) == 1  # a one-label name lives on the LAN: blocked
     text = BASE.format(url=url) + "network:\n  resolve: true\n"
     out, objs = _render(tmp_path / "resolved", text)
     pol = _policy(objs, "argocd", "allow-git")
     assert pol is not None
     cidrs = {p["ipBlock"]["cidr"] for r in pol["spec"]["egress"] for p in r["to"]}
     assert "127.0.0.1/32" in cidrs
+    assert _p013(out) == []
 
 
 def test_public_git_server_adds_nothing(tmp_path: Path) -> None:

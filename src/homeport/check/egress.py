@@ -132,7 +132,8 @@ def _peer_ok(rule: dict[str, Any], ep: Endpoint) -> bool:
             for net, exc in blocks
         )
     if looks_local(ep.host):
-        return any(_reaches_private(net, exc) for net, exc in blocks)
+        # A private range, or a specific network (what network.lan or resolve rendered).
+        return any(_reaches_private(net, exc) or net.prefixlen > 0 for net, exc in blocks)
     return bool(blocks)
 
 
