@@ -589,6 +589,13 @@ class PlatformBackup(_Model):
     schedule: str = Field("0 2 * * *", description="Cron schedule of the backups.")
     storage: str = Field("2Gi", description="Size of the volume holding the archives.")
     storage_class: str | None = Field(None, description="StorageClass; default: the cluster's.")
+    keep: int = Field(
+        7,
+        ge=1,
+        le=1000,
+        strict=True,
+        description="How many archives the volume keeps; each run deletes older ones.",
+    )
 
     @field_validator("recipients")
     @classmethod

@@ -3,14 +3,16 @@
 It runs homeport's own image with a read-only ServiceAccount (exactly what
 :func:`homeport.cluster.backup.collect` reads), encrypts to age recipients kept in a
 ConfigMap (public keys only: the identity that decrypts never enters the cluster), and
-writes timestamped archives to a PersistentVolumeClaim. Copy them off the node with your
-usual volume backup, or mount an object-store-backed volume.
+writes timestamped, compressed archives to a PersistentVolumeClaim, keeping the newest
+``keep``. Copy them off the node with your usual volume backup, or mount an
+object-store-backed volume.
 """
 
 from __future__ import annotations
 
 # not cluster.kube: render must not load lightkube
-from homeport.platform.base import Obj, keep
+from homeport.platform.base import Obj
+from homeport.platform.base import keep as keep_data
 
 NAME = "homeport-backup"
 RECIPIENTS_KEY = "recipients.txt"
@@ -24,6 +26,7 @@ def backup_objects(
     schedule: str = "0 3 * * *",
     storage: str = "1Gi",
     storage_class: str | None = None,
+    keep: int = 7,
 ) -> list[Obj]:
     """The objects of the backup CronJob (namespace not included).
 
@@ -34,6 +37,7 @@ def backup_objects(
         schedule: Cron schedule.
         storage: Size of the archive volume.
         storage_class: StorageClass of the volume (default: the cluster's).
+        keep: Archives kept on the volume; each run deletes older ones.
 
     Returns:
         ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap, PVC and CronJob.
@@ -101,6 +105,8 @@ def backup_objects(
                     "/backups/homeport-{timestamp}.age",
                     "--recipient-file",
                     f"/etc/homeport-backup/{RECIPIENTS_KEY}",
+                    "--keep",
+                    str(keep),
                 ],
                 "securityContext": security,
                 "resources": {
@@ -139,7 +145,7 @@ def backup_objects(
             "data": {RECIPIENTS_KEY: "".join(f"{r}\n" for r in recipients)},
         },
         # The archives: never pruned or deleted by Argo CD.
-        keep(
+        keep_data(
             {
                 "apiVersion": "v1",
                 "kind": "PersistentVolumeClaim",

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from homeport.config import HomeportConfig
 from homeport.platform import traefik
+from homeport.platform.backup import RUNBOOKS as BACKUP_RUNBOOKS
 from homeport.platform.base import (
     APISERVER_EGRESS,
     ARGOCD_NS,
@@ -81,6 +82,8 @@ RUNBOOKS = {
     "ArgoCDAppUnhealthy": "argocd-app-unhealthy",
     "DeploymentReplicasUnavailable": "deployment-replicas-unavailable",
     "TraefikHighErrorRatio": "traefik-high-error-ratio",
+    # Rendered by the backup module with its CronJob (when backup.platform is set).
+    **BACKUP_RUNBOOKS,
 }
 
 # Every metric a homeport rule or dashboard reads, per component, with where the pinned
@@ -113,6 +116,11 @@ METRIC_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
             "kube_deployment_status_replicas_unavailable",
             "kube_deployment_spec_replicas",
             "kube_deployment_status_replicas_available",
+            # docs/metrics/workload/job-metrics.md and cronjob-metrics.md (backup alerts)
+            "kube_job_status_start_time",
+            "kube_job_failed",
+            "kube_cronjob_status_last_successful_time",
+            "kube_cronjob_created",
         ),
     ),
     "traefik": (
