@@ -298,9 +298,7 @@ def test_ddns_deployment_availability_counts(skube: Kube, status: Status) -> Non
     assert report.exit_code == 0, [(c.name, c.detail) for c in report.checks if c.level != "ok"]
     # A missing Deployment is an error too.
     # Kube has no delete (homeport never deletes); the raw client does it here.
-    resp = skube._http.delete(
-        "/apis/apps/v1/namespaces/cloudflare-ddns/deployments/homeport-ddns"
-    )
+    resp = skube._http.delete("/apis/apps/v1/namespaces/cloudflare-ddns/deployments/homeport-ddns")
     assert resp.status_code == 200, resp.text
     dep = next(c for c in collect(skube).checks if c.name == "cloudflare-ddns/homeport-ddns")
     assert dep.level == "error" and "missing" in dep.detail
