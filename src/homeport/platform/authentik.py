@@ -5,7 +5,11 @@ Everything is configured with no click in the Authentik UI:
 * the CloudNativePG operator (chart) and a ``Cluster`` for Authentik's database, whose
   owner credentials come from the sealed ``authentik-db-credentials`` Secret: CNPG uses it
   at bootstrap *and* keeps the role's password equal to it (``managed.roles``), so a
-  database volume that survives a reinstall never leaves Authentik with a stale password;
+  database volume that survives a reinstall takes the Secret's password instead of
+  keeping an old one. That is not a licence to rotate on a running platform: after
+  ``homeport init --force --rotate`` CNPG changes the role at once but Authentik's pods
+  read the password when they start (restart them), its bootstrap password and token are
+  read on first start only, and a new secret key signs everyone out;
 * the Authentik chart (server + worker; no Redis: Authentik >= 2025.10 keeps its cache,
   tasks and sessions in PostgreSQL), with every secret passed as ``secretKeyRef``
   environment variables, never as chart values;

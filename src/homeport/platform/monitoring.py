@@ -57,7 +57,6 @@ GRAFANA_PORT = 3000  # the Grafana container; the Service listens on 80
 GRAFANA_SERVICE_PORT = 80
 ALERTMANAGER_PORT = 9093
 SMTP_SECRET = "alertmanager-smtp"
-SMTP_USERNAME_KEY = "username"
 SMTP_PASSWORD_KEY = "password"
 GRAFANA_ADMIN_SECRET = GRAFANA_ADMIN.name
 RUNBOOK_BASE = "https://github.com/homeport-dev/homeport/blob/main/docs/runbooks"
@@ -224,8 +223,9 @@ def _resources(cpu: str, memory: str, limit_memory: str) -> Obj:
 def alertmanager_config(cfg: HomeportConfig) -> Obj:
     """Alertmanager's configuration: route everything to the configured receivers.
 
-    No credential appears here: the SMTP username and password are files from the sealed
-    ``alertmanager-smtp`` Secret, mounted by the operator under ``/etc/alertmanager/secrets``.
+    No credential appears here: the SMTP login (username) is ``alerts.email`` itself, and
+    the password is the file ``password`` of the sealed ``alertmanager-smtp`` Secret,
+    mounted by the operator under ``/etc/alertmanager/secrets``.
 
     Args:
         cfg: The config.
