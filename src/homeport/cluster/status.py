@@ -223,11 +223,11 @@ def ddns_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
         return []
     now = now or _utcnow()
     dep = kube.get("apps/v1", "Deployment", DDNS_DEPLOYMENT, DDNS_NAMESPACE)
-    out = [_ddns_deployment_check(dep)]
+    after = [_ddns_deployment_check(dep)]
     interval = _ddns_interval(dep)
     cm = kube.get("v1", "ConfigMap", DDNS_CONFIGMAP, DDNS_NAMESPACE)
     if cm is None:
-        return [*out, Check("ddns", "cloudflare-ddns", "warning", "no status published yet")]
+        return [Check("ddns", "cloudflare-ddns", "warning", "no status published yet"), *after]
     raw = (cm.get("data") or {}).get(DDNS_KEY, "")
     try:
         doc = json.loads(raw)
@@ -235,8 +235,8 @@ def ddns_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
             raise ValueError("not an object")
     except ValueError:
         return [
-            *out,
             Check("ddns", "cloudflare-ddns", "error", f"status ConfigMap has no valid {DDNS_KEY}"),
+            *after,
         ]
     failures = int(doc.get("consecutiveFailures") or 0)
     addrs = doc.get("addresses") or {}
@@ -266,7 +266,7 @@ def ddns_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
     data["records"] = doc.get("records") or []
     data["ageSeconds"] = age
     data["intervalSeconds"] = interval
-    return [*out, Check("ddns", "cloudflare-ddns", level, detail, data)]
+    return [Check("ddns", "cloudflare-ddns", level, detail, data), *after]
 
 
 def _ago(seconds: int) -> str:
