@@ -604,6 +604,13 @@ class PlatformBackup(_Model):
     )
     storage: str = Field("2Gi", description="Size of the volume holding the archives.")
     storage_class: str | None = Field(None, description="StorageClass; default: the cluster's.")
+    keep: int = Field(
+        7,
+        ge=1,
+        le=1000,
+        strict=True,
+        description="How many archives the volume keeps; each run deletes older ones.",
+    )
 
     @field_validator("recipients")
     @classmethod
@@ -833,6 +840,37 @@ def _load_balancer_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, 
     return out
 
 
+class NetworkConfig(_Model):
+    """Servers on your own network the platform's pods connect to (Git, Uptime Kuma, ...).
+
+    Every namespace denies egress by default. Endpoints in homeport.yaml (``git.url``,
+    the DDNS ping and IP-provider URLs, the DNS-01 nameservers) are allowed on their
+    port: an IP address directly, an in-cluster ``<svc>.<ns>.svc`` name by namespace,
+    and a host name to the networks named here (or to its addresses, with ``resolve``).
+    """
+
+    lan: list[str] = Field(
+        default_factory=list,
+        description='Networks (CIDRs, e.g. "192.168.1.0/24") where servers named by host '
+        "name in homeport.yaml may live; their ports are allowed to these networks.",
+    )
+    resolve: bool = Field(
+        False,
+        description="Resolve endpoint host names when rendering and allow their addresses "
+        "(the tree then depends on what DNS answered at render time).",
+    )
+
+    @field_validator("lan")
+    @classmethod
+    def _lan(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f'"{cidr}" is not a network such as 192.168.1.0/24') from None
+        return v
+
+
 class HomeportConfig(_Model):
     """homeport.yaml: one file that describes a whole self-hosted platform."""
 
@@ -849,6 +887,7 @@ class HomeportConfig(_Model):
         default_factory=LoadBalancerConfig,
         description="What gives Traefik an address (the Load Balancer box of the architecture).",
     )
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
     apps: list[App] = Field(default_factory=list, description="Your applications.")
 
     @model_validator(mode="before")

@@ -42,7 +42,15 @@ from homeport.platform import (
     secrets,
     traefik,
 )
-from homeport.platform.base import WAVE_NAMESPACES, Component, NamespaceSpec, Obj, meta, netpol
+from homeport.platform.base import (
+    WAVE_NAMESPACES,
+    Component,
+    NamespaceSpec,
+    Obj,
+    keep,
+    meta,
+    netpol,
+)
 
 OWNED_FILE = ".homeport/owned"
 SECRETS_README = """# Sealed secrets
@@ -99,17 +107,17 @@ def namespace_objects(specs: Iterable[NamespaceSpec], k8s_version: str) -> list[
     Returns:
         Namespace and NetworkPolicy objects, sorted by namespace.
     """
-    merged: dict[str, tuple[str, list[Obj]]] = {}
+    merged: dict[str, tuple[str, list[Obj], bool]] = {}
     for spec in specs:
-        level, pols = merged.get(spec.name, ("restricted", []))
+        level, pols, kept = merged.get(spec.name, ("restricted", [], False))
         if _PSA_LEVELS.index(spec.pod_security) < _PSA_LEVELS.index(level):
             level = spec.pod_security
         names = {p["metadata"]["name"] for p in pols}
         pols = pols + [p for p in spec.policies if p["metadata"]["name"] not in names]
-        merged[spec.name] = (level, pols)
+        merged[spec.name] = (level, pols, kept or spec.keep)
     out: list[Obj] = []
     for name in sorted(merged):
-        level, pols = merged[name]
+        level, pols, kept = merged[name]
         md = meta(
             name,
             None,
@@ -120,7 +128,8 @@ def namespace_objects(specs: Iterable[NamespaceSpec], k8s_version: str) -> list[
                 "pod-security.kubernetes.io/warn": "restricted",
             },
         )
-        out.append({"apiVersion": "v1", "kind": "Namespace", "metadata": md})
+        ns_obj: Obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": md}
+        out.append(keep(ns_obj) if kept else ns_obj)
         out.append(netpol("default-deny", name, ingress=[], egress=[]))
         out.extend(sorted(pols, key=lambda p: str(p["metadata"]["name"])))
     return out
@@ -142,7 +151,8 @@ def build_components(cfg: HomeportConfig) -> list[Component]:
     for fn in COMPONENT_MODULES:
         comps.extend(fn(cfg))
     specs = [ns for c in comps for ns in c.namespaces]
-    include = secrets.sync_include(ns.name for ns in specs)
+    # One list for the glob and the AppProject (argocd.destinations), so they never disagree.
+    include = secrets.sync_include(argocd.destinations(comps))
     for c in comps:
         if c.name == "secrets" and c.source is not None:
             # Sync only sealed secrets whose namespace exists (see sync_include).

@@ -90,6 +90,26 @@ def _cnpg_backup(t: Tree) -> None:
     ]
 
 
+def _lan_git(t: Tree) -> None:
+    # argocd denies egress except the public internet; the Git server is on the LAN.
+    t["components/namespaces/namespaces.yaml"] += [
+        deny_all("argocd"),
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-internet", "namespace": "argocd"},
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["192.168.0.0/16"]}}]}
+                ],
+            },
+        },
+    ]
+    t["root-app.yaml"][0]["spec"]["source"]["repoURL"] = "http://192.168.7.2:3000/home.git"
+
+
 CASES = [
     # -- YAML and schemas ---------------------------------------------------------------
     Case(
@@ -546,6 +566,13 @@ CASES = [
         "components/namespaces/namespaces.yaml",
         "apiVersion: v1",
         after="name: cert-manager",
+    ),
+    Case(
+        "git-server-blocked-by-egress",
+        _set(lambda t: _lan_git(t)),
+        "HP-P013",
+        "root-app.yaml",
+        "repoURL",
     ),
     Case(
         "opt-out-without-reason",

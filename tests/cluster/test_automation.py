@@ -21,6 +21,8 @@ def test_cronjob_is_accepted_and_its_account_can_back_up(
     objs = backup_objects(
         image="ghcr.io/homeport-dev/homeport:0.1.0", recipients=[str(ident.to_public())]
     )
+    # Argo CD's namespace exists before any Application syncs (bootstrap creates it).
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
     apply_objects(kube, objs)
     cron = kube.get("batch/v1", "CronJob", NAME, NAME)
     assert cron is not None and cron["spec"]["schedule"] == "0 3 * * *"
@@ -37,3 +39,33 @@ def test_cronjob_is_accepted_and_its_account_can_back_up(
     assert result.path.name.startswith("homeport-2") and result.path.exists()
     archive = bk.open_archive(result.path, bk.Key(identities=(str(ident),)))
     assert archive.total == result.manifest["total"]
+
+
+def test_backup_account_reads_configmaps_of_argocd_only(apiserver: ApiServer, kube: Kube) -> None:
+    """The RBAC docs/operations.md describes, checked by the real API server (item 12).
+
+    Real: kube-apiserver's RBAC authorizer answering SelfSubjectAccessReviews for the
+    backup ServiceAccount (client certificate with its user name).
+    """
+    ident = pyrage.x25519.Identity.generate()
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})
+    apply_objects(
+        kube,
+        backup_objects(
+            image="ghcr.io/homeport-dev/homeport:0.1.0", recipients=[str(ident.to_public())]
+        ),
+    )
+    sa = apiserver.write_user_kubeconfig(
+        f"system:serviceaccount:{NAME}:{NAME}", ("system:serviceaccounts",)
+    )
+    with connect(sa) as k:
+        assert k.can("list", "", "configmaps", "argocd")
+        for ns in ("kube-system", "default", NAME):
+            assert not k.can("list", "", "configmaps", ns), ns
+            assert not k.can("get", "", "configmaps", ns), ns
+        # What the docs say it can read: Secrets everywhere (decided at run time), read only.
+        assert k.can("list", "", "secrets", "kube-system")
+        assert k.can("list", "", "secrets", "some-app")
+        for verb in ("create", "update", "delete"):
+            assert not k.can(verb, "", "secrets", "kube-system"), verb
+        assert not k.can("list", "apps", "deployments", "argocd")

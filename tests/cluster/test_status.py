@@ -46,6 +46,9 @@ def set_state(
     cert_ready: bool = True,
     ddns_failures: int = 0,
     traefik_ready: int = 1,
+    ddns_age: float = 0,
+    ddns_ready: int = 1,
+    ddns_interval: str = "5m",
 ) -> None:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     for ns in ("argocd", "cert-manager", "cloudflare-ddns", "traefik"):
@@ -114,8 +117,9 @@ def set_state(
         },
         field_manager="cert-manager-certificates-controller",
     )
+    last_run = now - dt.timedelta(seconds=ddns_age)
     doc = {
-        "lastRun": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastRun": last_run.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "lastSuccess": None if ddns_failures >= 3 else now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "addresses": {"ipv4": "203.0.113.7", "ipv6": None},
         "records": [{"name": "example.com", "type": "A", "content": "203.0.113.7", "state": "ok"}],
@@ -130,6 +134,13 @@ def set_state(
             "data": {"status.json": json.dumps(doc)},
         },
         field_manager="homeport-ddns",
+    )
+    _deployment(
+        kube,
+        "cloudflare-ddns",
+        "homeport-ddns",
+        ddns_ready,
+        ["ddns", "run", "--zone", "example.com", "--interval", ddns_interval],
     )
     labels = {"app.kubernetes.io/name": "traefik"}
     dep = {
@@ -155,6 +166,33 @@ def set_state(
                 "availableReplicas": traefik_ready,
             },
         },
+        field_manager="kube-controller-manager",
+    )
+
+
+def _deployment(kube: Kube, ns: str, name: str, ready: int, args: list[str]) -> None:
+    """A one-replica Deployment and the status the controller manager would write."""
+    labels = {"app.kubernetes.io/name": name}
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {"name": "c", "image": "ghcr.io/homeport-dev/homeport:0.1.0", "args": args}
+                    ]
+                },
+            },
+        },
+    }
+    kube.apply(dep)
+    kube.apply_status(
+        {**dep, "status": {"replicas": 1, "readyReplicas": ready, "availableReplicas": ready}},
         field_manager="kube-controller-manager",
     )
 
@@ -217,7 +255,10 @@ def test_ddns_failure_streak_and_unready_traefik_are_errors(skube: Kube, status:
     assert status()[0] == 3
     set_state(skube, ddns_failures=4, traefik_ready=0)
     report = collect(skube)
-    levels = {c.section: c.level for c in report.checks}
+    # The DDNS controller's Deployment is a check of its own (ready here).
+    levels = {
+        c.section: c.level for c in report.checks if c.name != "cloudflare-ddns/homeport-ddns"
+    }
     assert levels["ddns"] == "error" and levels["traefik"] == "error" and report.exit_code == 1
     ddns = next(c for c in report.checks if c.section == "ddns")
     assert "4 failures in a row: cloudflare: 403 Invalid access token" in ddns.detail
@@ -228,3 +269,39 @@ def test_status_unreachable_is_one_clear_line(server: ApiServer, status: Status)
         code, out = status()
     assert code == 1
     assert out.strip().startswith("error: cannot reach the Kubernetes API server")
+
+
+def test_stale_ddns_report_is_an_error(skube: Kube, status: Status) -> None:
+    """A report older than two intervals is not trusted, however good it looks (item 7)."""
+    set_state(skube, ddns_age=25 * 60)  # 25 minutes, interval 5m: the controller stopped
+    report = collect(skube)
+    ddns = next(c for c in report.checks if c.section == "ddns" and c.name == "cloudflare-ddns")
+    assert ddns.level == "error" and "stale: last run 25m ago, expected every 5m" in ddns.detail
+    assert ddns.data["ageSeconds"] >= 25 * 60 and ddns.data["intervalSeconds"] == 300
+    code, out = status()
+    assert code == 1 and "stale" in out
+    # The interval comes from the Deployment: 9 minutes is fresh at 5m, stale at 1m.
+    set_state(skube, ddns_age=9 * 60)
+    assert collect(skube).exit_code == 0
+    set_state(skube, ddns_age=9 * 60, ddns_interval="1m")
+    ddns = next(c for c in collect(skube).checks if c.name == "cloudflare-ddns")
+    assert ddns.level == "error" and "expected every 60s" in ddns.detail
+
+
+def test_ddns_deployment_availability_counts(skube: Kube, status: Status) -> None:
+    """A crash-looping controller (0/1 ready) is an error even with a fresh, good report."""
+    set_state(skube, ddns_ready=0)
+    report = collect(skube)
+    dep = next(c for c in report.checks if c.name == "cloudflare-ddns/homeport-ddns")
+    assert dep.section == "ddns" and dep.level == "error" and dep.detail == "0/1 ready"
+    assert report.exit_code == 1
+    # Negative control: ready again, everything ok.
+    set_state(skube, ddns_ready=1)
+    report = collect(skube)
+    assert report.exit_code == 0, [(c.name, c.detail) for c in report.checks if c.level != "ok"]
+    # A missing Deployment is an error too.
+    # Kube has no delete (homeport never deletes); the raw client does it here.
+    resp = skube._http.delete("/apis/apps/v1/namespaces/cloudflare-ddns/deployments/homeport-ddns")
+    assert resp.status_code == 200, resp.text
+    dep = next(c for c in collect(skube).checks if c.name == "cloudflare-ddns/homeport-ddns")
+    assert dep.level == "error" and "missing" in dep.detail

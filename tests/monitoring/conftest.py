@@ -30,6 +30,14 @@ git: {url: "https://github.com/example/homelab.git"}
 """
 
 
+# Scheduled platform backups, so their alerts are in the tree too.
+BACKUP_CONFIG = """backup:
+  platform:
+    recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+    schedule: "30 2 * * *"
+"""
+
+
 def go_module_version(version: str) -> str:
     """Prometheus 3.X.Y is Go module version v0.3XX.Y."""
     major, minor, patch = version.lstrip("v").split(".")
@@ -86,8 +94,8 @@ def write_rules_file(tree: RenderedTree, path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def full_tree() -> RenderedTree:
-    """The tree of a config with every component on (DDNS included)."""
-    return render_tree(config())
+    """The tree of a config with every component on (DDNS and scheduled backups included)."""
+    return render_tree(config(BACKUP_CONFIG))
 
 
 def run_promtool(

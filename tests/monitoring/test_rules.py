@@ -211,3 +211,18 @@ def test_every_metric_used_is_listed_with_its_source(full_tree: RenderedTree) ->
     assert listed <= used, f"listed but unused: {sorted(listed - used)}"
     for component, (source, names) in monitoring.METRIC_SOURCES.items():
         assert source and names, component
+
+
+def test_backup_unit_tests_fail_when_the_threshold_is_wrong(
+    promtool: Path, full_tree: RenderedTree, tmp_path: Path
+) -> None:
+    # Twice a daily schedule is 48 h; at 55 h the 49-hour case must stop firing.
+    write_rules_file(full_tree, tmp_path / "rules.yaml")
+    rules = tmp_path / "rules.yaml"
+    text = rules.read_text()
+    assert "> 172800" in text
+    rules.write_text(text.replace("> 172800", "> 198000"), encoding="utf-8")
+    shutil.copy(PROMTOOL_TESTS / "backup.yaml", tmp_path / "backup.yaml")
+    proc = run_promtool(promtool, "test", "rules", "backup.yaml", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "too-old" in proc.stdout + proc.stderr

@@ -228,6 +228,13 @@ _RULES = [
         "namespace without NetworkPolicy",
         "Without a NetworkPolicy every pod may talk to every other pod.",
     ),
+    Rule(
+        "HP-P013",
+        "error",
+        "endpoint blocked by NetworkPolicy",
+        "Argo CD cannot clone a Git server its namespace's egress policies block, and the "
+        "fix cannot arrive through Git; a blocked DDNS ping URL never reports.",
+    ),
 ]
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}
 

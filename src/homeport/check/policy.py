@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from homeport.check.charts import BUILTIN_NAMESPACES
+from homeport.check.egress import run_egress
 from homeport.names import check_image
 
 if TYPE_CHECKING:
@@ -99,6 +100,9 @@ def run_policy(ctx: _Ctx, w: _World) -> None:
     for ns, res in sorted(workload_ns.items()):
         if ns not in seen and ns not in netpol_ns and ns not in BUILTIN_NAMESPACES:
             ctx.add("HP-P012", res, f'namespace "{ns}" runs pods but has no NetworkPolicy')
+
+    # Git servers and DDNS URLs the egress policies would block (HP-P013).
+    run_egress(ctx)
 
 
 def _pod_rules(

@@ -13,6 +13,7 @@ from homeport.config import HomeportConfig
 from homeport.configedit import add_app, remove_app
 from homeport.fsutil import tree_lock
 from homeport.gitops import TreeCheckFailed
+from homeport.platform.apps import kept_objects
 
 app_cmd = typer.Typer(help="Add or remove your apps (edits homeport.yaml, keeps your comments).")
 
@@ -71,10 +72,28 @@ def remove(
     config: ConfigOpt = Path("homeport.yaml"),
     render: RenderOpt = True,
 ) -> None:
-    """Remove an app from homeport.yaml and re-render (Argo CD then prunes it)."""
+    """Remove an app from homeport.yaml and re-render (Argo CD then prunes it).
+
+    Its data stays: the volume and the namespace holding it are never pruned.
+    """
     with tree_lock(default_out(config, load(config))):
+        before = next((a for a in load(config).apps if a.name == name), None)
         cfg = remove_app(config, name)
         out_console.print(f"removed {name} from {config}", markup=False)
+        kept = kept_objects(before) if before is not None else []
+        if kept:
+            out_console.print(
+                "Argo CD removes its workload but keeps its data (Prune=false,Delete=false):\n"
+                + "".join(f"  {k}\n" for k in kept)
+                + f"to delete the data on purpose, after Argo CD has synced: "
+                f"kubectl delete namespace {name}",
+                markup=False,
+            )
+        else:
+            out_console.print(
+                f"Argo CD deletes namespace {name} and everything in it on its next sync",
+                markup=False,
+            )
         if render:
             _rerender(config, cfg)
 

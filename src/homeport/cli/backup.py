@@ -9,7 +9,13 @@ import typer
 
 from homeport.cli._common import out_console
 from homeport.cli.bootstrap import ContextOpt, KubeconfigOpt
-from homeport.cluster.backup import Key, backup, parse_recipients, read_recipients
+from homeport.cluster.backup import (
+    Key,
+    backup,
+    parse_recipients,
+    prune_archives,
+    read_recipients,
+)
 from homeport.cluster.kube import connect
 from homeport.errors import UsageError
 
@@ -50,8 +56,22 @@ def backup_cmd(
         Path | None, typer.Option("--recipient-file", help="File of age public keys.")
     ] = None,
     passphrase_file: PassphraseFileOpt = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            help="Then delete older archives named like --out (which needs {timestamp}), "
+            "keeping the newest N.",
+        ),
+    ] = None,
 ) -> None:
     """Back up secrets, certificates, the sealing key and Argo CD's state, encrypted with age."""
+    if keep is not None and (keep < 1 or "{timestamp}" not in out.name):
+        raise UsageError(
+            f"--keep: {keep} must be at least 1"
+            if keep < 1
+            else "--keep needs {timestamp} in the --out file name"
+        )
     recips = tuple(recipient or ()) + (read_recipients(recipient_file) if recipient_file else ())
     key = (
         Key(recipients=recips) if recips else Key(passphrase=read_passphrase(passphrase_file, True))
@@ -64,6 +84,9 @@ def backup_cmd(
     out_console.print(
         f"wrote {result.path} ({result.size} bytes): {m['total']} objects ({kinds})", markup=False
     )
+    if keep is not None:
+        for old in prune_archives(out, keep):
+            out_console.print(f"deleted {old} (keeping the newest {keep})", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -461,8 +461,10 @@ def init_cmd(
         bool,
         typer.Option(
             "--rotate",
-            help="With --force: generate new platform passwords and keys too. Only before the "
-            "first deployment: a new database password no longer matches an existing database.",
+            help="With --force: generate new platform passwords and keys too. Meant for before "
+            "the first deployment: CNPG moves the database role to the new password, but "
+            "Authentik reads it only when its pods start, its bootstrap password only on first "
+            "start, and a new secret key signs everyone out.",
         ),
     ] = False,
 ) -> None:

@@ -1,17 +1,22 @@
 """Backup automation: a CronJob in the cluster that runs ``homeport backup`` on a schedule.
 
-It runs homeport's own image with a read-only ServiceAccount (exactly what
-:func:`homeport.cluster.backup.collect` reads), encrypts to age recipients kept in a
-ConfigMap (public keys only: the identity that decrypts never enters the cluster), and
-writes timestamped archives to a PersistentVolumeClaim. Copy them off the node with your
-usual volume backup, or mount an object-store-backed volume.
+It runs homeport's own image with a read-only ServiceAccount (what
+:func:`homeport.cluster.backup.collect` reads: Secrets and namespaces cluster-wide, CRDs,
+Argo CD's objects, Certificates, and ConfigMaps in ``argocd`` only), encrypts to age
+recipients kept in a ConfigMap (public keys only: the identity that decrypts never enters
+the cluster), and writes timestamped, compressed archives to a PersistentVolumeClaim,
+keeping the newest ``keep``. Copy them off the node with your usual volume backup, or
+mount an object-store-backed volume.
 """
 
 from __future__ import annotations
 
-from homeport.platform.base import Obj  # not cluster.kube: render must not load lightkube
+# not cluster.kube: render must not load lightkube
+from homeport.platform.base import ARGOCD_NS, Obj
+from homeport.platform.base import keep as keep_data
 
 NAME = "homeport-backup"
+ARGOCD_NAMESPACE = ARGOCD_NS  # where collect() reads ConfigMaps
 RECIPIENTS_KEY = "recipients.txt"
 
 
@@ -23,6 +28,7 @@ def backup_objects(
     schedule: str = "0 3 * * *",
     storage: str = "1Gi",
     storage_class: str | None = None,
+    keep: int = 7,
 ) -> list[Obj]:
     """The objects of the backup CronJob (namespace not included).
 
@@ -33,9 +39,11 @@ def backup_objects(
         schedule: Cron schedule.
         storage: Size of the archive volume.
         storage_class: StorageClass of the volume (default: the cluster's).
+        keep: Archives kept on the volume; each run deletes older ones.
 
     Returns:
-        ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap, PVC and CronJob.
+        ServiceAccount, ClusterRole, ClusterRoleBinding, Role and RoleBinding (Argo CD's
+        ConfigMaps), ConfigMap, PVC and CronJob.
     """
     labels = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/managed-by": "homeport"}
 
@@ -51,12 +59,11 @@ def backup_objects(
         "kind": "ClusterRole",
         "metadata": md(NAME, ns=False),
         "rules": [
-            # Exactly what homeport.cluster.backup.collect() reads.
-            {
-                "apiGroups": [""],
-                "resources": ["secrets", "configmaps", "namespaces"],
-                "verbs": read,
-            },
+            # What homeport.cluster.backup.collect() reads across namespaces. Which
+            # namespaces' Secrets it keeps is decided at run time (platform namespaces,
+            # every namespace labelled managed-by homeport, those of Certificates, the
+            # sealing key in kube-system), so Secrets are readable cluster-wide.
+            {"apiGroups": [""], "resources": ["secrets", "namespaces"], "verbs": read},
             {
                 "apiGroups": ["apiextensions.k8s.io"],
                 "resources": ["customresourcedefinitions"],
@@ -69,6 +76,20 @@ def backup_objects(
             },
             {"apiGroups": ["cert-manager.io"], "resources": ["certificates"], "verbs": read},
         ],
+    }
+    # ConfigMaps: only Argo CD's settings are backed up.
+    cm_role: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {**md(NAME, ns=False), "namespace": ARGOCD_NAMESPACE},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": read}],
+    }
+    cm_binding: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {**md(NAME, ns=False), "namespace": ARGOCD_NAMESPACE},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
     }
     pvc_spec: Obj = {
         "accessModes": ["ReadWriteOnce"],
@@ -102,6 +123,8 @@ def backup_objects(
                     "/backups/homeport-{timestamp}.age",
                     "--recipient-file",
                     f"/etc/homeport-backup/{RECIPIENTS_KEY}",
+                    "--keep",
+                    str(keep),
                 ],
                 "securityContext": security,
                 "resources": {
@@ -133,18 +156,23 @@ def backup_objects(
             },
             "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
         },
+        cm_role,
+        cm_binding,
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": md(NAME),
             "data": {RECIPIENTS_KEY: "".join(f"{r}\n" for r in recipients)},
         },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": md(NAME),
-            "spec": pvc_spec,
-        },
+        # The archives: never pruned or deleted by Argo CD.
+        keep_data(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": md(NAME),
+                "spec": pvc_spec,
+            }
+        ),
         {
             "apiVersion": "batch/v1",
             "kind": "CronJob",

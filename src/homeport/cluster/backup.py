@@ -11,20 +11,25 @@ names a UID of the old cluster), so the controller would refuse to manage it ("a
 exists and is not managed by SealedSecret"): the SealedSecret would stay
 ``Synced=False`` and a rotation in Git would never reach the Secret.
 
-Archive: an age-encrypted (``pyrage``; X25519 recipient or passphrase) tar holding
+Archive: an age-encrypted (``pyrage``; X25519 recipient or passphrase) gzip-compressed
+tar (compressed before it is encrypted: ciphertext does not compress) holding
 ``manifest.json`` (format, source, per-section counts and SHA-256 sums) and one YAML
 file per section, with server-managed fields stripped. It is built and read in
-memory: no plaintext ever touches the disk. A restore decrypts and verifies the whole
+memory: no plaintext ever touches the disk. Archives written before compression (a
+plain tar inside) still open. A restore decrypts and verifies the whole
 archive before it sends anything, so a wrong key or a damaged file applies nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import io
 import json
+import re
 import tarfile
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -391,6 +396,24 @@ def encrypt(plain: bytes, key: Key) -> bytes:
     raise UsageError("give --recipient/--recipient-file or a passphrase to encrypt the backup")
 
 
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def seal(plain: bytes, key: Key) -> bytes:
+    """Compress the inner tar (deterministically: no name, no mtime), then encrypt it."""
+    return encrypt(gzip.compress(plain, compresslevel=9, mtime=0), key)
+
+
+def _inflate(data: bytes) -> bytes:
+    """The inner tar of a decrypted archive (gzip since compression; plain tar before)."""
+    if not data.startswith(_GZIP_MAGIC):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error):
+        raise BackupError("the archive's content is damaged: bad gzip stream") from None
+
+
 def decrypt(blob: bytes, key: Key) -> bytes:
     """Decrypt an age archive.
 
@@ -474,9 +497,44 @@ def backup(kube: Kube, out: Path, key: Key, created: dt.datetime | None = None) 
     sections = collect(kube)
     version = kube.version().get("gitVersion", "")
     plain = pack(sections, {"server": kube.server, "kubernetes": version}, created)
-    blob = encrypt(plain, key)
+    blob = seal(plain, key)
     write_private(out, blob)
     return BackupResult(Path(out), unpack(plain).manifest, len(blob))
+
+
+_STAMP = r"\d{8}T\d{6}Z"
+
+
+def prune_archives(pattern: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` archives named like ``pattern``.
+
+    Only files whose name is the pattern with ``{timestamp}`` replaced by a backup time
+    (``20260102T030405Z``) are considered, so nothing else in the directory is touched;
+    the time in the name orders them.
+
+    Args:
+        pattern: The ``--out`` path, with ``{timestamp}`` in its file name.
+        keep: How many archives to keep (at least 1).
+
+    Returns:
+        The archives deleted, oldest first.
+
+    Raises:
+        UsageError: ``keep`` is below 1, or the file name has no ``{timestamp}``.
+    """
+    if keep < 1:
+        raise UsageError(f"--keep: {keep} must be at least 1")
+    name = Path(pattern).name
+    if "{timestamp}" not in name:
+        raise UsageError("--keep needs {timestamp} in the --out file name")
+    head, _, tail = name.partition("{timestamp}")
+    rx = re.compile(re.escape(head) + _STAMP + re.escape(tail))
+    folder = Path(pattern).parent
+    found = sorted(p for p in folder.iterdir() if rx.fullmatch(p.name) and p.is_file())
+    doomed = found[:-keep]
+    for p in doomed:
+        p.unlink()
+    return doomed
 
 
 def open_archive(path: Path, key: Key) -> Archive:
@@ -490,7 +548,7 @@ def open_archive(path: Path, key: Key) -> Archive:
         blob = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"{path}: cannot read backup: {exc.strerror}") from None
-    return unpack(decrypt(blob, key))
+    return unpack(_inflate(decrypt(blob, key)))
 
 
 # --------------------------------------------------------------------------- restore

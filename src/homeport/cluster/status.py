@@ -4,8 +4,8 @@ It reads only what the controllers publish: Argo CD Applications (sync, health,
 revision), cert-manager Certificates (Ready, ``notAfter``, ``renewalTime``, and why an
 issuance is stuck: an issuer that is not ready, the failed issuance's message and the
 reason of each pending ACME Challenge, e.g. the Cloudflare API's error), the DDNS
-controller's status ConfigMap, and the readiness of Traefik, Authentik and the database
-cluster.
+controller's status ConfigMap (trusted only while fresh) and Deployment, and the
+readiness of Traefik, Authentik and the database cluster.
 
 Levels: ``ok``; ``warning`` (needs attention soon: a certificate under 14 days or past
 its renewal time by more than an hour, an
@@ -26,6 +26,7 @@ from typing import Any, Literal
 from homeport.cluster.bootstrap import app_states
 from homeport.cluster.kube import Kube, Obj
 from homeport.errors import ClusterError
+from homeport.names import parse_duration
 
 Level = Literal["ok", "warning", "error"]
 _RANK = {"ok": 0, "warning": 1, "error": 2}
@@ -37,6 +38,10 @@ DDNS_KEY = "status.json"
 DDNS_ERROR_STREAK = 3
 # cert-manager renews at renewalTime; later than this means the renewal is failing.
 RENEWAL_GRACE = dt.timedelta(hours=1)
+DDNS_DEPLOYMENT = "homeport-ddns"
+DDNS_DEFAULT_INTERVAL = 300  # cloudflare.interval's default, 5m
+# A report older than this many intervals means the controller stopped running cycles.
+DDNS_STALE_INTERVALS = 2
 EXIT_OK, EXIT_ERROR, EXIT_WARNING = 0, 1, 3
 
 # (section, namespace) of platform workloads whose Deployments must be available.
@@ -288,13 +293,51 @@ def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check
     return out
 
 
-def ddns_checks(kube: Kube) -> list[Check]:
-    """The DDNS controller's last run, address and errors, from the status it publishes."""
+def _ddns_interval(dep: Obj | None) -> int:
+    """The controller's ``--interval`` from its Deployment (seconds; default 5m)."""
+    containers = (((dep or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    for c in containers.get("containers") or []:
+        args = [str(a) for a in c.get("args") or []]
+        for i, a in enumerate(args):
+            value = args[i + 1] if a == "--interval" and i + 1 < len(args) else None
+            if a.startswith("--interval="):
+                value = a.split("=", 1)[1]
+            if value:
+                try:
+                    return parse_duration(value)
+                except ValueError:
+                    pass
+    return DDNS_DEFAULT_INTERVAL
+
+
+def _ddns_deployment_check(dep: Obj | None) -> Check:
+    if dep is None:
+        return Check(
+            "ddns",
+            f"{DDNS_NAMESPACE}/{DDNS_DEPLOYMENT}",
+            "error",
+            "Deployment missing: nothing updates the DNS records",
+            {"ready": 0, "want": None},
+        )
+    return _deployment_check("ddns", dep)
+
+
+def ddns_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
+    """The DDNS controller: its Deployment's availability, and the status it publishes.
+
+    The report is trusted only while it is fresh: a ``lastRun`` older than two intervals
+    (``--interval`` of the Deployment) is an error, whatever the report says, because a
+    crash-looping or stopped controller leaves its last good report behind.
+    """
     if kube.get("v1", "Namespace", DDNS_NAMESPACE) is None:
         return []
+    now = now or _utcnow()
+    dep = kube.get("apps/v1", "Deployment", DDNS_DEPLOYMENT, DDNS_NAMESPACE)
+    after = [_ddns_deployment_check(dep)]
+    interval = _ddns_interval(dep)
     cm = kube.get("v1", "ConfigMap", DDNS_CONFIGMAP, DDNS_NAMESPACE)
     if cm is None:
-        return [Check("ddns", "cloudflare-ddns", "warning", "no status published yet")]
+        return [Check("ddns", "cloudflare-ddns", "warning", "no status published yet"), *after]
     raw = (cm.get("data") or {}).get(DDNS_KEY, "")
     try:
         doc = json.loads(raw)
@@ -302,7 +345,8 @@ def ddns_checks(kube: Kube) -> list[Check]:
             raise ValueError("not an object")
     except ValueError:
         return [
-            Check("ddns", "cloudflare-ddns", "error", f"status ConfigMap has no valid {DDNS_KEY}")
+            Check("ddns", "cloudflare-ddns", "error", f"status ConfigMap has no valid {DDNS_KEY}"),
+            *after,
         ]
     failures = int(doc.get("consecutiveFailures") or 0)
     addrs = doc.get("addresses") or {}
@@ -315,12 +359,32 @@ def ddns_checks(kube: Kube) -> list[Check]:
         level = "warning"
     if doc.get("lastError") and failures:
         detail += f", {failures} failures in a row: {doc['lastError']}"
+    last_run = _parse_time(doc.get("lastRun"))
+    age = None if last_run is None else int((now - last_run).total_seconds())
+    if age is None or age > DDNS_STALE_INTERVALS * interval:
+        level = "error"
+        detail += (
+            ", no run recorded"
+            if age is None
+            else f", stale: last run {_ago(age)} ago, expected every {_ago(interval)} "
+            "(the controller is not running)"
+        )
     data = {
         k: doc.get(k)
         for k in ("lastRun", "lastSuccess", "addresses", "lastError", "consecutiveFailures")
     }
     data["records"] = doc.get("records") or []
-    return [Check("ddns", "cloudflare-ddns", level, detail, data)]
+    data["ageSeconds"] = age
+    data["intervalSeconds"] = interval
+    return [Check("ddns", "cloudflare-ddns", level, detail, data), *after]
+
+
+def _ago(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
 
 
 def _deployment_check(section: str, dep: Obj) -> Check:
@@ -374,7 +438,7 @@ def collect(kube: Kube, now: dt.datetime | None = None) -> StatusReport:
     parts: list[Callable[[], list[Check]]] = [
         lambda: application_checks(kube),
         lambda: certificate_checks(kube, now),
-        lambda: ddns_checks(kube),
+        lambda: ddns_checks(kube, now),
         lambda: workload_checks(kube),
     ]
     for part in parts:

@@ -17,6 +17,7 @@ from homeport.platform.base import (
     Component,
     NamespaceSpec,
     Obj,
+    keep,
     meta,
     netpol,
     restricted_security_context,
@@ -161,12 +162,14 @@ def workload(cfg: HomeportConfig, app: App, namespace: str) -> list[Obj]:
         if app.storage.storage_class:
             pvc_spec["storageClassName"] = app.storage.storage_class
         objs.append(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": meta(f"{name}-data", namespace, **_labels(name)),
-                "spec": pvc_spec,
-            }
+            keep(
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": meta(f"{name}-data", namespace, **_labels(name)),
+                    "spec": pvc_spec,
+                }
+            )
         )
     if replicas > 1:
         objs.append(
@@ -230,6 +233,20 @@ def _app_policies(namespace: str, apps: list[App]) -> tuple[Obj, ...]:
     return tuple(out)
 
 
+def kept_objects(app: App) -> list[str]:
+    """What Argo CD leaves in the cluster when the app leaves homeport.yaml.
+
+    Args:
+        app: The app being removed.
+
+    Returns:
+        ``kind/name`` lines (namespace first), empty when the app holds no data.
+    """
+    if app.storage is None:
+        return []
+    return [f"namespace/{app.name}", f"persistentvolumeclaim/{app.name}-data -n {app.name}"]
+
+
 def demo_apps(cfg: HomeportConfig) -> list[App]:
     """The seed's demo apps: whoami (public) and hello (behind SSO when it exists)."""
     return [
@@ -283,7 +300,14 @@ def components(cfg: HomeportConfig) -> list[Component]:
                 wave=WAVE_APPS,
                 objects=workload(cfg, app, app.name),
                 skip_dry_run=True,
-                namespaces=[NamespaceSpec(app.name, "restricted", _app_policies(app.name, [app]))],
+                namespaces=[
+                    NamespaceSpec(
+                        app.name,
+                        "restricted",
+                        _app_policies(app.name, [app]),
+                        keep=app.storage is not None,
+                    )
+                ],
                 description=f"{app.name} at {cfg.host_of(app)} ({cfg.auth_of(app)})",
             )
         )

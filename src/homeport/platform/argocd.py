@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeport.config import HomeportConfig
-from homeport.platform import traefik
+from homeport.platform import egress, traefik
 from homeport.platform.authentik import argocd_oidc_config
 from homeport.platform.base import (
     APISERVER_EGRESS,
@@ -30,6 +30,7 @@ from homeport.platform.base import (
     meta,
     netpol,
 )
+from homeport.platform.secrets import BUILTIN_NAMESPACES
 from homeport.versions import ARGOCD_REPO, ARGOCD_VERSION
 
 PROJECT = "homeport"
@@ -150,12 +151,24 @@ def source_repos(cfg: HomeportConfig, components: list[Component]) -> list[str]:
 
 
 def destinations(components: list[Component]) -> list[str]:
-    """Every namespace Applications deploy into, plus those charts touch."""
+    """Every namespace Applications may deploy into.
+
+    The one list both the AppProject's destinations and the ``secrets`` Application's
+    include glob are built from: a namespace the glob syncs but the project refuses fails
+    the whole ``secrets`` wave.
+
+    Args:
+        components: Every component of the platform.
+
+    Returns:
+        The namespaces the tree creates or deploys into, Argo CD's, and the built-in ones
+        (charts put leases and the Sealed Secrets controller in kube-system; sealed
+        secrets may target any built-in namespace).
+    """
     names = {c.namespace for c in components}
     names.update(ns.name for c in components for ns in c.namespaces)
     names.add(ARGOCD_NS)
-    # Charts put leader-election leases and the Sealed Secrets controller in kube-system.
-    names.add("kube-system")
+    names.update(BUILTIN_NAMESPACES)
     return sorted(names)
 
 
@@ -271,7 +284,7 @@ def root_application(cfg: HomeportConfig) -> Obj:
     }
 
 
-def _namespace() -> NamespaceSpec:
+def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
     ns = ARGOCD_NS
     return NamespaceSpec(
         ns,
@@ -297,6 +310,8 @@ def _namespace() -> NamespaceSpec:
             netpol("allow-internet", ns, egress=[INTERNET_EGRESS]),
             netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
             netpol("allow-dns", ns, egress=[DNS_EGRESS]),
+            # A Git server on the LAN or in the cluster (git.url, network.lan).
+            *egress.policy_for(cfg, "allow-git", ns, egress.git_endpoints(cfg), None),
         ),
     )
 
@@ -311,7 +326,7 @@ def components(cfg: HomeportConfig) -> list[Component]:
             wave=WAVE_ARGOCD,
             source=_self_source(cfg),
             server_side=True,
-            namespaces=[_namespace()],
+            namespaces=[_namespace(cfg)],
             description=f"Argo CD {ARGOCD_VERSION}, managing itself from the upstream release",
         ),
         Component(

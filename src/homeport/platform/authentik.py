@@ -5,7 +5,11 @@ Everything is configured with no click in the Authentik UI:
 * the CloudNativePG operator (chart) and a ``Cluster`` for Authentik's database, whose
   owner credentials come from the sealed ``authentik-db-credentials`` Secret: CNPG uses it
   at bootstrap *and* keeps the role's password equal to it (``managed.roles``), so a
-  database volume that survives a reinstall never leaves Authentik with a stale password;
+  database volume that survives a reinstall takes the Secret's password instead of
+  keeping an old one. That is not a licence to rotate on a running platform: after
+  ``homeport init --force --rotate`` CNPG changes the role at once but Authentik's pods
+  read the password when they start (restart them), its bootstrap password and token are
+  read on first start only, and a new secret key signs everyone out;
 * the Authentik chart (server + worker; no Redis: Authentik >= 2025.10 keeps its cache,
   tasks and sessions in PostgreSQL), with every secret passed as ``secretKeyRef``
   environment variables, never as chart values;
@@ -38,6 +42,7 @@ from homeport.platform.base import (
     NamespaceSpec,
     Obj,
     from_namespace,
+    keep,
     meta,
     netpol,
 )
@@ -346,12 +351,15 @@ def db_cluster(cfg: HomeportConfig) -> Obj:
                 "data": {"compression": "gzip"},
             },
         }
-    return {
-        "apiVersion": "postgresql.cnpg.io/v1",
-        "kind": "Cluster",
-        "metadata": meta(DB_CLUSTER, NAMESPACE),
-        "spec": spec,
-    }
+    # The database: deleting the Cluster deletes its volumes (they are owned by it).
+    return keep(
+        {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Cluster",
+            "metadata": meta(DB_CLUSTER, NAMESPACE),
+            "spec": spec,
+        }
+    )
 
 
 def cnpg_schedule(cron: str) -> str:
@@ -536,7 +544,8 @@ def authentik_namespace(cfg: HomeportConfig) -> NamespaceSpec:
                 egress=[{"ports": [{"protocol": "TCP", "port": _s3_port(cfg.backup.s3.endpoint)}]}],
             )
         )
-    return NamespaceSpec(ns, "restricted", tuple(policies))
+    # The database volumes live here: disabling Authentik must not delete them.
+    return NamespaceSpec(ns, "restricted", tuple(policies), keep=True)
 
 
 def cnpg_namespace() -> NamespaceSpec:

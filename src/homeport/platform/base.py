@@ -24,6 +24,28 @@ WAVE_APPS = 0  # demo apps and user apps
 
 ARGOCD_NS = "argocd"
 
+SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
+# Objects that hold data: Argo CD neither prunes them when they leave Git (an app
+# removed, a component disabled, a rename) nor deletes them with their Application.
+KEEP_SYNC_OPTIONS = "Prune=false,Delete=false"
+
+
+def keep(obj: Obj) -> Obj:
+    """Mark an object that holds data so Argo CD never prunes or deletes it.
+
+    Args:
+        obj: The object (changed in place).
+
+    Returns:
+        The same object, annotated with ``Prune=false,Delete=false``.
+    """
+    md = obj.setdefault("metadata", {})
+    md["annotations"] = {
+        **(md.get("annotations") or {}),
+        SYNC_OPTIONS_ANNOTATION: KEEP_SYNC_OPTIONS,
+    }
+    return obj
+
 
 @dataclass(frozen=True)
 class NamespaceSpec:
@@ -33,11 +55,14 @@ class NamespaceSpec:
         name: Namespace name.
         pod_security: Pod Security Standards level enforced (restricted, baseline, privileged).
         policies: NetworkPolicies beyond the default deny (built by :func:`netpol`).
+        keep: The namespace holds data (volumes, a database): Argo CD never prunes or
+            deletes it (see :func:`keep`), so removing its component leaves the data.
     """
 
     name: str
     pod_security: str = "restricted"
     policies: tuple[Obj, ...] = ()
+    keep: bool = False
 
 
 @dataclass

@@ -8,7 +8,7 @@ split-horizon home DNS answers the TXT lookups wrongly and challenges hang.
 from __future__ import annotations
 
 from homeport.config import HomeportConfig
-from homeport.platform import traefik
+from homeport.platform import egress, traefik
 from homeport.platform.base import (
     APISERVER_EGRESS,
     DNS_EGRESS,
@@ -142,7 +142,7 @@ def certificate(cfg: HomeportConfig) -> Obj:
     }
 
 
-def _namespace() -> NamespaceSpec:
+def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
     ns = NAMESPACE
     return NamespaceSpec(
         ns,
@@ -164,6 +164,10 @@ def _namespace() -> NamespaceSpec:
             netpol("allow-internet", ns, egress=[INTERNET_EGRESS]),
             netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
             netpol("allow-dns", ns, egress=[DNS_EGRESS]),
+            # DNS-01 resolvers on the LAN (discouraged, but then reachable).
+            *egress.policy_for(
+                cfg, "allow-nameservers", ns, egress.nameserver_endpoints(cfg), None
+            ),
         ),
     )
 
@@ -179,7 +183,7 @@ def components(cfg: HomeportConfig) -> list[Component]:
             values=_values(cfg),
             release="cert-manager",
             server_side=True,
-            namespaces=[_namespace()],
+            namespaces=[_namespace(cfg)],
             description="cert-manager (Let's Encrypt, DNS-01 via Cloudflare)",
         ),
         Component(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from homeport.config import HomeportConfig
 from homeport.ddns.options import STATUS_CONFIGMAP
+from homeport.platform import egress as egress_
 from homeport.platform.base import (
     APISERVER_EGRESS,
     DNS_EGRESS,
@@ -226,7 +227,7 @@ def _monitoring() -> list[Obj]:
     return [monitor, rule]
 
 
-def _policies() -> tuple[Obj, ...]:
+def _policies(cfg: HomeportConfig) -> tuple[Obj, ...]:
     https_out: Obj = {**INTERNET_EGRESS, "ports": [{"protocol": "TCP", "port": 443}]}
     pods = {"matchLabels": dict(_SELECTOR)}
     egress = netpol(
@@ -241,7 +242,11 @@ def _policies() -> tuple[Obj, ...]:
         pod_selector=pods,
         ingress=[{**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
     )
-    return (egress, ingress)
+    # Ping URLs and IP providers on the LAN, in the cluster or on other ports.
+    endpoints = egress_.policy_for(
+        cfg, "ddns-endpoints", NAMESPACE, egress_.ddns_endpoints(cfg), {443}, pods
+    )
+    return (egress, ingress, *endpoints)
 
 
 def components(cfg: HomeportConfig) -> list[Component]:
@@ -258,7 +263,7 @@ def components(cfg: HomeportConfig) -> list[Component]:
             namespace=NAMESPACE,
             wave=WAVE_SERVICES,
             objects=objects,
-            namespaces=[NamespaceSpec(NAMESPACE, policies=_policies())],
+            namespaces=[NamespaceSpec(NAMESPACE, policies=_policies(cfg))],
             description="Cloudflare DDNS controller (homeport ddns run)",
             skip_dry_run=monitoring,
         )

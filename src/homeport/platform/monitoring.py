@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from homeport.config import HomeportConfig
 from homeport.platform import traefik
+from homeport.platform.backup import RUNBOOKS as BACKUP_RUNBOOKS
 from homeport.platform.base import (
     APISERVER_EGRESS,
     ARGOCD_NS,
@@ -80,6 +81,8 @@ RUNBOOKS = {
     "ArgoCDAppUnhealthy": "argocd-app-unhealthy",
     "DeploymentReplicasUnavailable": "deployment-replicas-unavailable",
     "TraefikHighErrorRatio": "traefik-high-error-ratio",
+    # Rendered by the backup module with its CronJob (when backup.platform is set).
+    **BACKUP_RUNBOOKS,
 }
 
 # Every metric a homeport rule or dashboard reads, per component, with where the pinned
@@ -112,6 +115,11 @@ METRIC_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
             "kube_deployment_status_replicas_unavailable",
             "kube_deployment_spec_replicas",
             "kube_deployment_status_replicas_available",
+            # docs/metrics/workload/job-metrics.md and cronjob-metrics.md (backup alerts)
+            "kube_job_status_start_time",
+            "kube_job_failed",
+            "kube_cronjob_status_last_successful_time",
+            "kube_cronjob_created",
         ),
     ),
     "traefik": (
@@ -215,8 +223,9 @@ def _resources(cpu: str, memory: str, limit_memory: str) -> Obj:
 def alertmanager_config(cfg: HomeportConfig) -> Obj:
     """Alertmanager's configuration: route everything to the configured receivers.
 
-    No credential appears here: the SMTP username and password are files from the sealed
-    ``alertmanager-smtp`` Secret, mounted by the operator under ``/etc/alertmanager/secrets``.
+    No credential appears here: the SMTP login (username) is ``alerts.email`` itself, and
+    the password is the file ``password`` of the sealed ``alertmanager-smtp`` Secret,
+    mounted by the operator under ``/etc/alertmanager/secrets``.
 
     Args:
         cfg: The config.
@@ -936,7 +945,8 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
         netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
         netpol("allow-dns", ns, egress=[DNS_EGRESS]),
     )
-    return NamespaceSpec(ns, "restricted" if lite(cfg) else "privileged", policies)
+    # Prometheus's volume (a StatefulSet claim, not owned by Argo CD) lives here.
+    return NamespaceSpec(ns, "restricted" if lite(cfg) else "privileged", policies, keep=True)
 
 
 # ---------------------------------------------------------------- components

@@ -144,12 +144,14 @@ def sync_include(namespaces: Iterable[str]) -> str:
     ``secrets/``.
 
     Args:
-        namespaces: Namespaces the tree creates.
+        namespaces: The AppProject's destinations (``argocd.destinations``): the
+            namespaces the tree creates and the built-in ones. Built from the same list,
+            the glob never names a namespace the project refuses.
 
     Returns:
         A glob such as ``{authentik/*,default/*,kube-system/*}``.
     """
-    names = sorted(set(namespaces) | set(BUILTIN_NAMESPACES))
+    names = sorted(set(namespaces))
     return "{" + ",".join(f"{n}/*" for n in names) + "}"
 
 
