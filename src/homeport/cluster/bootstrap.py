@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from homeport import sealing
+from homeport import bundle, sealing
 from homeport.cluster.apply import (
     ApplyResult,
     apply_objects,
@@ -155,15 +155,19 @@ def argocd_manifest_objects(source: str | None = None) -> list[Obj]:
     """The pinned Argo CD ``install.yaml`` as objects, namespaced into ``argocd``.
 
     Args:
-        source: A file path; default ``$HOMEPORT_ARGOCD_MANIFEST``, else the pinned
-            release's manifest downloaded from GitHub.
+        source: A file path; default ``$HOMEPORT_ARGOCD_MANIFEST``, else the copy the
+            package carries (:mod:`homeport.bundle`), else the pinned release's manifest
+            downloaded from GitHub (a package built without its bundle).
 
     Raises:
         UsageError: The file is unreadable or the download failed.
     """
     src = source or os.environ.get("HOMEPORT_ARGOCD_MANIFEST")
+    bundled = bundle.argocd_install()
     if src:
         objs = load_manifest(Path(src))
+    elif bundled is not None:
+        objs = [o for o in bundle.read_json_gz(bundled) if isinstance(o, dict)]
     else:
         url = ARGOCD_MANIFEST_URL.format(version=ARGOCD_VERSION)
         try:
@@ -329,7 +333,8 @@ def bootstrap(
         cfg: The config (Git repo, enabled components, Argo CD settings).
         pair: The sealing key pair (see :func:`homeport.sealing.ensure_keypair`).
         repo_credentials: Credentials for a private Git repository.
-        argocd_manifest: Argo CD install.yaml (default: ``$HOMEPORT_ARGOCD_MANIFEST`` or download).
+        argocd_manifest: Argo CD install.yaml (default: ``$HOMEPORT_ARGOCD_MANIFEST``, else the
+            bundled copy).
         dry_run: Validate everything on the server, store nothing.
         progress: Called with (action, object) for each applied object.
 
