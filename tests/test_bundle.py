@@ -254,3 +254,6 @@ def test_check_without_bundle_or_variables_says_what_is_missing(
     monkeypatch.delenv("HOMEPORT_CRD_DIR", raising=False)
     with pytest.raises(UsageError, match="carries no CRDs for argocd"):
         pinned_crds(["argocd"])
+    monkeypatch.delenv("HOMEPORT_ARGOCD_MANIFEST", raising=False)
+    with pytest.raises(UsageError, match="carries no Argo CD v3"):  # and downloads nothing
+        argocd_manifest_objects()

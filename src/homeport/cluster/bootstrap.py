@@ -26,14 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from homeport import bundle, sealing
 from homeport.cluster.apply import (
     ApplyResult,
     apply_objects,
     load_manifest,
-    load_manifest_text,
     pinned_crds,
 )
 from homeport.cluster.kube import Kube, Obj
@@ -47,9 +44,6 @@ SEALING_SECRET = "sealed-secrets-key"
 SEALING_NAMESPACE = "kube-system"
 REPO_SECRET = "homeport-repo"
 REPO_SECRET_LABEL = "argocd.argoproj.io/secret-type"
-ARGOCD_MANIFEST_URL = (
-    "https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml"
-)
 
 # What bootstrap does, as (verb, group, resource, namespace) access checks.
 REQUIRED_ACCESS: tuple[tuple[str, str, str, str | None], ...] = (
@@ -156,29 +150,22 @@ def argocd_manifest_objects(source: str | None = None) -> list[Obj]:
 
     Args:
         source: A file path; default ``$HOMEPORT_ARGOCD_MANIFEST``, else the copy the
-            package carries (:mod:`homeport.bundle`), else the pinned release's manifest
-            downloaded from GitHub (a package built without its bundle).
+            package carries (:mod:`homeport.bundle`). Nothing is downloaded.
 
     Raises:
-        UsageError: The file is unreadable or the download failed.
+        UsageError: The file is unreadable, or the package carries no copy.
     """
     src = source or os.environ.get("HOMEPORT_ARGOCD_MANIFEST")
-    bundled = bundle.argocd_install()
     if src:
         objs = load_manifest(Path(src))
-    elif bundled is not None:
-        objs = [o for o in bundle.read_json_gz(bundled) if isinstance(o, dict)]
     else:
-        url = ARGOCD_MANIFEST_URL.format(version=ARGOCD_VERSION)
-        try:
-            resp = httpx.get(url, timeout=60, follow_redirects=True)
-            resp.raise_for_status()
-        except httpx.HTTPError as exc:
+        bundled = bundle.argocd_install()
+        if bundled is None:
             raise UsageError(
-                f"cannot download Argo CD {ARGOCD_VERSION} install.yaml ({exc}); "
-                "set HOMEPORT_ARGOCD_MANIFEST to a local copy"
-            ) from None
-        objs = load_manifest_text(resp.text, url)
+                f"this homeport carries no Argo CD {ARGOCD_VERSION} install manifest: "
+                "reinstall it, or pass --argocd-manifest (HOMEPORT_ARGOCD_MANIFEST)"
+            )
+        objs = [o for o in bundle.read_json_gz(bundled) if isinstance(o, dict)]
     out = []
     for o in objs:
         md = dict(o.get("metadata") or {})
