@@ -1,5 +1,8 @@
 """``homeport schemas pull``: download the pinned schemas into the local cache.
 
+Optional: the package already carries every pinned schema (:mod:`homeport.bundle`). A
+pulled cache overrides what it carries, e.g. to check against files fetched afresh.
+
 Everything comes from upstream at the pinned tags (see :mod:`homeport.versions`):
 Kubernetes' OpenAPI v3 files, the CRDs of every chart homeport installs, and the charts'
 ``values.schema.json``. Files land in :func:`homeport.check.schemas.cache_root`:
