@@ -201,6 +201,7 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_init_then_render_checks_clean_with_no_variables(tmp_path: Path) -> None:
     """The source-tree package (editable install) alone: no HOMEPORT_*, an empty HOME."""
     home, work = tmp_path / "home", tmp_path / "work"
