@@ -19,7 +19,10 @@ package build (``setup.py``'s ``build_py`` step, editable installs included):
 * The pinned Argo CD ``install.yaml`` from ``<shared>/upstream/argo-cd-<version>``,
   gzip'd JSON.
 
-``<shared>`` is ``--shared``, ``$HOMEPORT_SHARED`` or the repository's ``../shared``.
+``<shared>`` is ``--shared``, ``$HOMEPORT_SHARED`` or the repository's ``../shared``. Where
+it lacks a file, ``--download`` fetches it from upstream at the pinned tag (raw GitHub files,
+or ``--base-url``, the same paths ``homeport schemas pull`` uses): a release build on a
+machine without ``../shared``.
 ``MANIFEST.json`` records the pins and a digest of every output; a bundle whose manifest
 matches the current pins is left alone (``--force`` regenerates). Output is deterministic.
 
@@ -32,19 +35,24 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import importlib.util
+import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+Fetch = Callable[[str], bytes]
 DEFAULT_OUT = ROOT / "src" / "homeport" / "data" / "schemas"
+GITHUB_RAW = "https://raw.githubusercontent.com"
 FORMAT = 1
 
 # Schema keywords that hold sub-schemas (walked); everything else is copied or dropped.
@@ -66,16 +74,36 @@ class BundleError(Exception):
     """A source is missing or unreadable."""
 
 
+def _load(name: str) -> ModuleType:
+    """Import ``homeport.<name>`` from this source tree (its dependencies need not exist).
+
+    ``versions`` and ``upstream`` use only the standard library, and the package's
+    ``__init__`` imports nothing, so this works inside an isolated build environment.
+    """
+    src = str(ROOT / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    return importlib.import_module(f"homeport.{name}")
+
+
 def load_versions() -> ModuleType:
-    """Import ``src/homeport/versions.py`` by path (homeport need not be installed)."""
-    path = ROOT / "src" / "homeport" / "versions.py"
-    spec = importlib.util.spec_from_file_location("_homeport_versions", path)
-    if spec is None or spec.loader is None:
-        raise BundleError(f"{path}: cannot load")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look the module up while it executes
-    spec.loader.exec_module(mod)
-    return mod
+    """The pins: ``src/homeport/versions.py``."""
+    return _load("versions")
+
+
+def fetcher(base_url: str, timeout: float = 60.0) -> Fetch:
+    """A function that downloads one upstream path below ``base_url``."""
+
+    def fetch(path: str) -> bytes:
+        url = f"{base_url.rstrip('/')}/{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                data: bytes = resp.read()
+                return data
+        except (urllib.error.URLError, OSError) as exc:
+            raise BundleError(f"downloading {url}: {exc}") from None
+
+    return fetch
 
 
 def strip_k8s(schema: Any) -> Any:
@@ -179,13 +207,15 @@ def kubernetes_openapi_dir(patch: str) -> Path:
     return v3
 
 
-def _yaml_docs(path: Path) -> list[Any]:
+def _yaml_docs(path: Path | str, text: str | None = None) -> list[Any]:
     import yaml  # the build requirement; imported late so --help works without it
 
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return [d for d in yaml.load_all(path.read_text(), Loader=loader) if d]
-    except (OSError, yaml.YAMLError) as exc:
+        if text is None:
+            text = Path(path).read_text()
+        return [d for d in yaml.load_all(text, Loader=loader) if d]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise BundleError(f"{path}: {exc}") from None
 
 
@@ -232,12 +262,20 @@ def shared_dir(arg: str | None) -> Path:
     return Path(arg or os.environ.get("HOMEPORT_SHARED") or ROOT.parent / "shared")
 
 
-def build(out: Path, shared: Path, v: ModuleType) -> dict[str, int]:
+def build(out: Path, shared: Path, v: ModuleType, fetch: Fetch | None = None) -> dict[str, int]:
     """Write the bundle into ``out`` (replaced as a whole, atomically).
+
+    Args:
+        out: The bundle directory.
+        shared: The upstream reference folder.
+        v: The pins (:func:`load_versions`).
+        fetch: Downloads an upstream path; used for what ``shared`` lacks (None: nothing
+            is downloaded and a missing file is an error).
 
     Returns:
         Size in bytes of each file written, by path relative to ``out``.
     """
+    up = _load("upstream") if fetch is not None else None
     outputs: dict[str, bytes] = {}
     for minor in v.SUPPORTED_KUBERNETES:
         patch = v.KUBERNETES_PATCHES[minor]
@@ -246,26 +284,36 @@ def build(out: Path, shared: Path, v: ModuleType) -> dict[str, int]:
     for key, folder in sorted(v.CRD_FOLDERS.items()):
         src = shared / "crds" / folder
         files = sorted(p for p in src.glob("*") if p.suffix in (".yaml", ".yml"))
-        if not files:
+        docs: list[Any] = [d for f in files for d in _yaml_docs(f)]
+        if not files and fetch is not None and up is not None:
+            paths = sorted(up.crd_sources().get(folder, []), key=lambda p: p.rsplit("/", 1)[1])
+            docs = [d for p in paths for d in _yaml_docs(p, fetch(p).decode())]
+        if not docs:
             raise BundleError(f"{src}: no CRD files for {key}")
         crds = [
-            d
-            for f in files
-            for d in _yaml_docs(f)
-            if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+            d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
         ]
         if not crds:
             raise BundleError(f"{src}: no CustomResourceDefinition")
         outputs[f"crds/{folder}.json.gz"] = _gzip(_dump(crds))
     for key, folder in sorted(v.CHART_SCHEMA_FOLDERS.items()):
         src = shared / "chart-schemas" / folder / "values.schema.json"
+        remote = up.chart_schema_sources().get(folder) if up is not None else None
         try:
-            schema = json.loads(src.read_text())
+            if not src.is_file() and fetch is not None and remote:
+                schema = json.loads(fetch(remote))
+            else:
+                schema = json.loads(src.read_text())
         except (OSError, ValueError) as exc:
             raise BundleError(f"{src}: values schema of {key}: {exc}") from None
         outputs[f"chart-schemas/{folder}/values.schema.json"] = _dump(schema)
     src = shared / "upstream" / f"argo-cd-{v.ARGOCD_VERSION}" / "install.yaml"
-    outputs[f"argocd/install-{v.ARGOCD_VERSION}.json.gz"] = _gzip(_dump(_yaml_docs(src)))
+    if not src.is_file() and fetch is not None and up is not None:
+        remote = up.argocd_install_source()
+        argo = _yaml_docs(remote, fetch(remote).decode())
+    else:
+        argo = _yaml_docs(src)
+    outputs[f"argocd/install-{v.ARGOCD_VERSION}.json.gz"] = _gzip(_dump(argo))
 
     manifest = expected_manifest(v)
     manifest["files"] = {k: hashlib.sha256(b).hexdigest() for k, b in sorted(outputs.items())}
@@ -289,11 +337,16 @@ def build(out: Path, shared: Path, v: ModuleType) -> dict[str, int]:
 
 
 def ensure(out: Path = DEFAULT_OUT, shared: str | None = None, force: bool = False) -> bool:
-    """Generate the bundle unless a current one exists; return whether it was written."""
+    """Generate the bundle unless a current one exists; return whether it was written.
+
+    ``$HOMEPORT_BUNDLE_DOWNLOAD=1`` lets the build download what ``shared`` lacks (a
+    release build without ``../shared``).
+    """
     v = load_versions()
     if not force and is_current(out, v):
         return False
-    build(out, shared_dir(shared), v)
+    fetch = fetcher(GITHUB_RAW) if os.environ.get("HOMEPORT_BUNDLE_DOWNLOAD") == "1" else None
+    build(out, shared_dir(shared), v, fetch)
     return True
 
 
@@ -304,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", help="upstream reference folder (default ../shared)")
     ap.add_argument("--force", action="store_true", help="regenerate even if current")
     ap.add_argument("--check", action="store_true", help="exit 1 if the bundle is stale")
+    ap.add_argument(
+        "--download", action="store_true", help="fetch what the shared folder lacks from upstream"
+    )
+    ap.add_argument("--base-url", default=GITHUB_RAW, help="mirror of raw.githubusercontent.com")
     args = ap.parse_args(argv)
     v = load_versions()
     if args.check:
@@ -314,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.out}: current")
         return 0
     try:
-        sizes = build(args.out, shared_dir(args.shared), v)
+        fetch = fetcher(args.base_url) if args.download else None
+        sizes = build(args.out, shared_dir(args.shared), v, fetch)
     except BundleError as exc:
         print(f"schema bundle: {exc}", file=sys.stderr)
         return 2

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import copy
 import gzip
+import http.server
 import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from homeport import bundle
+from homeport import bundle, upstream
 from homeport.check.core import check_tree
 from homeport.check.schemas import SchemaStore
 from homeport.cluster.apply import pinned_crds
@@ -258,3 +260,73 @@ def test_check_without_bundle_or_variables_says_what_is_missing(
     monkeypatch.delenv("HOMEPORT_ARGOCD_MANIFEST", raising=False)
     with pytest.raises(UsageError, match="carries no Argo CD v3"):  # and downloads nothing
         argocd_manifest_objects()
+
+
+class _Mirror(http.server.BaseHTTPRequestHandler):
+    routes: dict[str, Path] = {}
+
+    def do_GET(self) -> None:
+        f = self.routes.get(self.path.lstrip("/"))
+        if f is None:
+            self.send_error(404)
+            return
+        data = f.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serve(routes: dict[str, Path]) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = type("M", (_Mirror,), {"routes": routes})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_download_builds_the_same_bundle_without_shared(tmp_path: Path) -> None:
+    """--download fetches what ../shared lacks (here: everything) from a loopback mirror
+    serving the pinned upstream paths; the result is byte-identical to the bundle."""
+    routes: dict[str, Path] = {}
+    for folder, paths in upstream.crd_sources().items():
+        for p in paths:
+            routes[p] = SHARED / "crds" / folder / p.rsplit("/", 1)[1]
+    for folder, p in upstream.chart_schema_sources().items():
+        routes[p] = SHARED / "chart-schemas" / folder / "values.schema.json"
+    routes[upstream.argocd_install_source()] = (
+        SHARED / "upstream" / f"argo-cd-{ARGOCD_VERSION}" / "install.yaml"
+    )
+    assert all(f.is_file() for f in routes.values())  # ../shared mirrors every pinned path
+    server, url = _serve(routes)
+    empty = tmp_path / "no-shared"
+    empty.mkdir()
+    args = [sys.executable, str(GEN_PATH), "--shared", str(empty), "--download", "--base-url"]
+    try:
+        res = subprocess.run(
+            [*args, url, "--out", str(tmp_path / "out")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 0, res.stderr
+        root = bundle.bundle_root()
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                assert (tmp_path / "out" / p.relative_to(root)).read_bytes() == p.read_bytes(), p
+        # Negative control: the mirror lacks one file: exit 2, the URL named, nothing written.
+        routes.pop(upstream.argocd_install_source())
+        res = subprocess.run(
+            [*args, url, "--out", str(tmp_path / "out2")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert res.returncode == 2
+        assert "install.yaml" in res.stderr and "404" in res.stderr
+        assert not (tmp_path / "out2").exists()
+    finally:
+        server.shutdown()
+        server.server_close()
