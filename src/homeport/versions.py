@@ -100,6 +100,9 @@ ACTIONLINT_VERSION = "v1.7.12"
 SUPPORTED_KUBERNETES = ("1.34", "1.35", "1.36")
 # renovate: datasource=go depName=k8s.io/kubernetes
 KUBERNETES_VERSION = "v1.36.3"
+# Patch release validated for each supported minor (homeport's wheel carries each one's
+# OpenAPI schemas; the newest is the pin above, which the test API server runs).
+KUBERNETES_PATCHES = {"1.34": "v1.34.4", "1.35": "v1.35.4", "1.36": KUBERNETES_VERSION}
 # renovate: datasource=go depName=go.etcd.io/etcd/server/v3
 ETCD_VERSION = "v3.6.16"
 # The YAML decoder Kubernetes, Argo CD and Helm read manifests with; the tests' oracle

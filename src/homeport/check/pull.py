@@ -1,5 +1,8 @@
 """``homeport schemas pull``: download the pinned schemas into the local cache.
 
+Optional: the package already carries every pinned schema (:mod:`homeport.bundle`). A
+pulled cache overrides what it carries, e.g. to check against files fetched afresh.
+
 Everything comes from upstream at the pinned tags (see :mod:`homeport.versions`):
 Kubernetes' OpenAPI v3 files, the CRDs of every chart homeport installs, and the charts'
 ``values.schema.json``. Files land in :func:`homeport.check.schemas.cache_root`:
@@ -17,18 +20,17 @@ import httpx
 
 from homeport.check.schemas import cache_root, kubernetes_patch
 from homeport.errors import HomeportError
-from homeport.versions import (
-    ARGOCD_VERSION,
-    CERT_MANAGER_CHART_VERSION,
-    CHART_SCHEMA_FOLDERS,
-    CLOUDNATIVE_PG_VERSION,
-    CRD_FOLDERS,
-    PROMETHEUS_OPERATOR_VERSION,
-    SEALED_SECRETS_VERSION,
-    TRAEFIK_CHART_VERSION,
-)
+from homeport.upstream import GITHUB_RAW, chart_schema_sources, crd_sources
 
-GITHUB_RAW = "https://raw.githubusercontent.com"
+__all__ = [
+    "GITHUB_RAW",
+    "K8S_OPENAPI_FILES",
+    "PullError",
+    "PullResult",
+    "chart_schema_sources",
+    "crd_sources",
+    "pull",
+]
 
 # OpenAPI v3 files of the API groups homeport validates (a release lacking one is skipped).
 _K8S_GROUPS = (
@@ -56,73 +58,6 @@ _K8S_GROUPS = (
     "apis__storage.k8s.io__v1",
 )
 K8S_OPENAPI_FILES = tuple(f"{n}_openapi.json" for n in _K8S_GROUPS)
-
-_CNPG = ("backups", "clusters", "databases", "poolers", "scheduledbackups")
-_PROM = ("podmonitors", "probes", "prometheusrules", "servicemonitors")
-_TRAEFIK = (
-    "ingressroutes",
-    "ingressroutetcps",
-    "ingressrouteudps",
-    "middlewares",
-    "middlewaretcps",
-    "serverstransports",
-    "serverstransporttcps",
-    "tlsoptions",
-    "tlsstores",
-    "traefikservices",
-)
-
-
-def crd_sources() -> dict[str, list[str]]:
-    """CRD folder name -> upstream paths (below the raw GitHub host) at the pinned tags."""
-    return {
-        CRD_FOLDERS["argocd"]: [
-            f"argoproj/argo-cd/{ARGOCD_VERSION}/manifests/crds/{n}-crd.yaml"
-            for n in ("application", "applicationset", "appproject")
-        ],
-        CRD_FOLDERS["traefik"]: [
-            f"traefik/traefik-helm-chart/v{TRAEFIK_CHART_VERSION}/traefik/crds/traefik.io_{n}.yaml"
-            for n in _TRAEFIK
-        ],
-        CRD_FOLDERS["cert-manager"]: [
-            f"cert-manager/cert-manager/{CERT_MANAGER_CHART_VERSION}/deploy/crds/{n}.yaml"
-            for n in (
-                "acme.cert-manager.io_challenges",
-                "acme.cert-manager.io_orders",
-                "cert-manager.io_certificaterequests",
-                "cert-manager.io_certificates",
-                "cert-manager.io_clusterissuers",
-                "cert-manager.io_issuers",
-            )
-        ],
-        CRD_FOLDERS["sealed-secrets"]: [
-            f"bitnami-labs/sealed-secrets/{SEALED_SECRETS_VERSION}/helm/sealed-secrets/crds/"
-            "bitnami.com_sealedsecrets.yaml"
-        ],
-        CRD_FOLDERS["cloudnative-pg"]: [
-            f"cloudnative-pg/cloudnative-pg/{CLOUDNATIVE_PG_VERSION}/config/crd/bases/"
-            f"postgresql.cnpg.io_{n}.yaml"
-            for n in _CNPG
-        ],
-        CRD_FOLDERS["prometheus-operator"]: [
-            f"prometheus-operator/prometheus-operator/{PROMETHEUS_OPERATOR_VERSION}/example/"
-            f"prometheus-operator-crd/monitoring.coreos.com_{n}.yaml"
-            for n in _PROM
-        ],
-    }
-
-
-def chart_schema_sources() -> dict[str, str]:
-    """Chart schema folder -> upstream path of its values.schema.json."""
-    return {
-        CHART_SCHEMA_FOLDERS[
-            "traefik"
-        ]: f"traefik/traefik-helm-chart/v{TRAEFIK_CHART_VERSION}/traefik/values.schema.json",
-        CHART_SCHEMA_FOLDERS[
-            "cert-manager"
-        ]: f"cert-manager/cert-manager/{CERT_MANAGER_CHART_VERSION}/deploy/charts/cert-manager/"
-        "values.schema.json",
-    }
 
 
 class PullError(HomeportError):

@@ -1,13 +1,18 @@
 """Kubernetes and CRD schemas: find them, turn them into strict JSON Schema, compile once.
 
-Sources, in order:
+Sources, in order (the first that has them wins):
 
 * Kubernetes: the OpenAPI v3 files (``api/openapi-spec/v3/*.json``) of the
   ``k8s.io/kubernetes`` release for the target minor version, from
-  ``$HOMEPORT_K8S_SCHEMA_DIR``, the ``homeport schemas pull`` cache, or the Go module
-  cache (``go mod download k8s.io/kubernetes@<version>`` puts them there).
+  ``$HOMEPORT_K8S_SCHEMA_DIR``, the ``homeport schemas pull`` cache, the bundle the
+  package carries (:mod:`homeport.bundle`), or the Go module cache
+  (``go mod download k8s.io/kubernetes@<version>`` puts them there).
 * CRDs: every ``CustomResourceDefinition`` in the CRD directories (``--crd-dir``,
-  ``$HOMEPORT_CRD_DIR`` or the pull cache), plus CRDs found in the tree itself.
+  ``$HOMEPORT_CRD_DIR``, the pull cache, else the bundle), plus CRDs found in the tree.
+* Chart values schemas: ``$HOMEPORT_CHART_SCHEMA_DIR``, the pull cache, else the bundle.
+
+The bundle is generated when the package is built, from the pinned upstream files: an
+installed homeport checks offline with no environment variables.
 
 Conversion from OpenAPI to JSON Schema (draft 2020-12): ``$ref`` targets move to
 ``$defs``; ``x-kubernetes-int-or-string`` becomes integer-or-string; ``nullable`` adds
@@ -31,7 +36,8 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-from homeport.versions import KUBERNETES_VERSION
+from homeport import bundle
+from homeport.versions import KUBERNETES_PATCHES
 
 Obj = dict[str, Any]
 GVK = tuple[str, str, str]  # (group, version, kind)
@@ -47,13 +53,8 @@ QUANTITY_RE = (
 _REF_PREFIX = "#/components/schemas/"
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
-# Patch release validated for each supported minor version. Only the pinned one is
-# downloaded by tests; the others are used by `homeport schemas pull --kubernetes 1.3x`.
-KUBERNETES_PATCH = {
-    "1.34": "v1.34.4",
-    "1.35": "v1.35.4",
-    KUBERNETES_VERSION.lstrip("v").rsplit(".", 1)[0]: KUBERNETES_VERSION,
-}
+# Patch release validated for each supported minor version (pinned in homeport.versions).
+KUBERNETES_PATCH = KUBERNETES_PATCHES
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -78,10 +79,11 @@ def kubernetes_patch(minor: str) -> str:
 
 
 def find_openapi_dir(minor: str) -> Path | None:
-    """Find the OpenAPI v3 directory for a Kubernetes minor version, or None.
+    """Find the OpenAPI v3 schemas for a Kubernetes minor version, or None.
 
     Looks at ``$HOMEPORT_K8S_SCHEMA_DIR`` (the v3 directory itself, or a folder holding
-    ``api/openapi-spec/v3``), then the pull cache, then the Go module cache.
+    ``api/openapi-spec/v3``), then the pull cache, then the package's bundle (a file, not
+    a directory: :meth:`SchemaStore.load_openapi_dir` reads both), then the Go module cache.
     """
     patch = kubernetes_patch(minor)
     candidates: list[Path] = []
@@ -89,43 +91,62 @@ def find_openapi_dir(minor: str) -> Path | None:
     if env:
         candidates += [Path(env), Path(env) / "api" / "openapi-spec" / "v3"]
     candidates.append(cache_root() / f"kubernetes-{patch}")
-    gomod = os.environ.get("GOMODCACHE") or str(
-        Path(os.environ.get("GOPATH") or Path.home() / "go") / "pkg" / "mod"
-    )
-    candidates.append(
-        Path(gomod) / "k8s.io" / f"kubernetes@{patch}" / "api" / "openapi-spec" / "v3"
-    )
     for c in candidates:
         if (c / "api__v1_openapi.json").is_file():
             return c
-    return None
+    bundled = bundle.kubernetes_file(patch)
+    if bundled is not None:
+        return bundled
+    gomod = os.environ.get("GOMODCACHE") or str(
+        Path(os.environ.get("GOPATH") or Path.home() / "go") / "pkg" / "mod"
+    )
+    v3 = Path(gomod) / "k8s.io" / f"kubernetes@{patch}" / "api" / "openapi-spec" / "v3"
+    return v3 if (v3 / "api__v1_openapi.json").is_file() else None
 
 
 def default_crd_dirs() -> list[Path]:
-    """CRD directories: ``$HOMEPORT_CRD_DIR`` (all subfolders) else the pull cache."""
+    """CRD directories: ``$HOMEPORT_CRD_DIR`` (all subfolders), the pull cache, the bundle."""
     env = os.environ.get("HOMEPORT_CRD_DIR")
     if env:
         return [Path(env)]
     cached = cache_root() / "crds"
-    return [cached] if cached.is_dir() else []
+    if cached.is_dir():
+        return [cached]
+    bundled = bundle.crd_dir()
+    return [bundled] if bundled is not None else []
 
 
 def default_chart_schema_dir() -> Path | None:
-    """Chart schema directory: ``$HOMEPORT_CHART_SCHEMA_DIR`` else the pull cache."""
+    """Chart schemas: ``$HOMEPORT_CHART_SCHEMA_DIR``, the pull cache, else the bundle."""
     env = os.environ.get("HOMEPORT_CHART_SCHEMA_DIR")
     if env:
         return Path(env)
     cached = cache_root() / "chart-schemas"
-    return cached if cached.is_dir() else None
+    return cached if cached.is_dir() else bundle.chart_schema_dir()
 
 
 def _parse_cached(path: Path) -> list[Any]:
     """Parse a YAML/JSON file of CRDs, caching the result as JSON by content hash.
 
     Large CRDs (CloudNativePG, Argo CD) take seconds to parse as YAML and milliseconds as
-    JSON, so each file's documents are parsed once per content and reused.
+    JSON, so each file's documents are parsed once per content and reused. JSON files
+    (the bundle's gzip'd ones too) are read directly.
     """
+    packed: Any = None
+    if path.name.endswith(".json.gz"):
+        try:
+            packed = bundle.read_json_gz(path)
+        except (OSError, ValueError, EOFError):
+            return []
+        return packed if isinstance(packed, list) else [packed]
     data = path.read_bytes()
+    if path.suffix == ".json":
+        try:
+            packed = json.loads(data)
+        except ValueError:
+            pass  # YAML is a superset: let the YAML parser have a go
+        else:
+            return packed if isinstance(packed, list) else [packed]
     digest = hashlib.sha256(data).hexdigest()
     cached = cache_root() / "parsed" / f"{digest}.json"
     try:
@@ -265,8 +286,13 @@ class SchemaStore:
         """Register the ``api__v1`` / ``apis__<group>__<version>`` OpenAPI v3 files.
 
         The core group (which every CRD's ObjectMeta needs) loads now; every other group
-        version loads the first time an object of it is checked.
+        version loads the first time an object of it is checked. ``directory`` may also be
+        the bundle's compact file of one release (see :func:`find_openapi_dir`), which
+        loads at once: every group's definitions are merged in it.
         """
+        if directory.is_file():
+            self._add_openapi(bundle.read_json_gz(directory))
+            return
         for p in sorted(directory.glob("*_openapi.json")):
             name = p.name[: -len("_openapi.json")]
             parts = name.split("__")
@@ -300,6 +326,8 @@ class SchemaStore:
                 # schema that has the object shape (apiVersion/kind/metadata).
                 if gvk not in self.gvks and "metadata" in s.get("properties", {}):
                     self.gvks[gvk] = name
+        for group, kind, ns in doc.get("x-homeport-namespaced", []):  # the bundle's form
+            self.k8s_namespaced[(group, kind)] = ns
         for path, item in doc.get("paths", {}).items():
             # Namespaced resources have '/namespaces/{namespace}/' in their paths.
             for op in item.values():
@@ -317,7 +345,11 @@ class SchemaStore:
             if d.is_file():
                 files = [d]
             else:
-                files = sorted(p for p in d.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
+                files = sorted(
+                    p
+                    for p in d.rglob("*")
+                    if p.suffix in (".yaml", ".yml", ".json") or p.name.endswith(".json.gz")
+                )
             for f in files:
                 for doc in _parse_cached(f):
                     if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":

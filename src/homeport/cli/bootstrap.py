@@ -36,7 +36,7 @@ ArgoManifestOpt = Annotated[
     str | None,
     typer.Option(
         "--argocd-manifest",
-        help="Argo CD install.yaml (default: the pinned release's, downloaded).",
+        help="Argo CD install.yaml (default: the pinned release's, carried by homeport).",
         envvar="HOMEPORT_ARGOCD_MANIFEST",
     ),
 ]

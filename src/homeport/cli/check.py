@@ -37,8 +37,8 @@ def check(
         list[Path] | None,
         typer.Option(
             "--crd-dir",
-            help="Directory of CRD files (repeatable; default "
-            "$HOMEPORT_CRD_DIR or the `schemas pull` cache).",
+            help="Directory of CRD files (repeatable; default $HOMEPORT_CRD_DIR, the "
+            "`schemas pull` cache, else the pinned CRDs homeport carries).",
         ),
     ] = None,
     chart_schema_dir: Annotated[

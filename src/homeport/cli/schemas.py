@@ -25,7 +25,7 @@ def pull_cmd(
         str, typer.Option("--base-url", help="Mirror of raw.githubusercontent.com.")
     ] = GITHUB_RAW,
 ) -> None:
-    """Download the pinned schemas so `homeport check` works offline."""
+    """Download the pinned schemas afresh; they override the ones homeport carries."""
     res = pull(kubernetes_version, dest, base_url)
     _common.out_console.print(f"{len(res.written)} files written to {res.dest}", markup=False)
     for s in res.skipped:

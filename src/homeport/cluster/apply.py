@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeport import yamlio
+from homeport import bundle, yamlio
 from homeport.cluster.kube import Kube, Obj, identity, ref
 from homeport.errors import UsageError
 from homeport.versions import CRD_FOLDERS
@@ -117,16 +117,17 @@ def load_manifest(path: Path) -> list[Obj]:
     return load_manifest_text(text, str(path))
 
 
-def crd_dir() -> Path:
-    """The directory of pinned upstream CRDs (``$HOMEPORT_CRD_DIR``)."""
+def crd_dir() -> Path | None:
+    """The directory of pinned upstream CRD folders given by ``$HOMEPORT_CRD_DIR``, or None."""
     env = os.environ.get("HOMEPORT_CRD_DIR")
-    if not env:
-        raise UsageError("HOMEPORT_CRD_DIR is not set: point it at the pinned CRD folders")
-    return Path(env)
+    return Path(env) if env else None
 
 
 def pinned_crds(folders: Iterable[str] | None = None) -> list[Obj]:
     """Every CRD of the pinned component versions, in a stable order.
+
+    Read from ``$HOMEPORT_CRD_DIR`` when it is set, else from the bundle the package
+    carries (:mod:`homeport.bundle`).
 
     Args:
         folders: Keys of :data:`homeport.versions.CRD_FOLDERS` to include (default: all).
@@ -137,12 +138,26 @@ def pinned_crds(folders: Iterable[str] | None = None) -> list[Obj]:
     base = crd_dir()
     out: list[Obj] = []
     for key in folders if folders is not None else sorted(CRD_FOLDERS):
+        if base is None:
+            out += _bundled_crds(key)
+            continue
         d = base / CRD_FOLDERS[key]
         if not d.is_dir():
             raise UsageError(f"{d}: CRD folder for {key} missing (HOMEPORT_CRD_DIR)")
         for f in sorted(d.glob("*.yaml")):
             out += [o for o in load_manifest(f) if o.get("kind") == "CustomResourceDefinition"]
     return out
+
+
+def _bundled_crds(key: str) -> list[Obj]:
+    f = bundle.crd_file(key)
+    if f is None:
+        raise UsageError(
+            f"this homeport carries no CRDs for {key} ({CRD_FOLDERS[key]}): reinstall it, "
+            "or set HOMEPORT_CRD_DIR to the pinned CRD folders"
+        )
+    docs = bundle.read_json_gz(f)
+    return [o for o in docs if isinstance(o, dict) and o.get("kind") == "CustomResourceDefinition"]
 
 
 @dataclass

@@ -612,7 +612,8 @@ def restore(
     Args:
         kube: The connection.
         archive: From :func:`open_archive`.
-        argocd_manifest: Argo CD install.yaml (default ``$HOMEPORT_ARGOCD_MANIFEST`` or download).
+        argocd_manifest: Argo CD install.yaml (default ``$HOMEPORT_ARGOCD_MANIFEST``, else the
+            bundled copy).
         force: Restore into a cluster that already has an install.
         dry_run: Validate on the server, store nothing.
         progress: Called with (action, object) after each object.

@@ -26,14 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from homeport import sealing
+from homeport import bundle, sealing
 from homeport.cluster.apply import (
     ApplyResult,
     apply_objects,
     load_manifest,
-    load_manifest_text,
     pinned_crds,
 )
 from homeport.cluster.kube import Kube, Obj
@@ -47,9 +44,6 @@ SEALING_SECRET = "sealed-secrets-key"
 SEALING_NAMESPACE = "kube-system"
 REPO_SECRET = "homeport-repo"
 REPO_SECRET_LABEL = "argocd.argoproj.io/secret-type"
-ARGOCD_MANIFEST_URL = (
-    "https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml"
-)
 
 # What bootstrap does, as (verb, group, resource, namespace) access checks.
 REQUIRED_ACCESS: tuple[tuple[str, str, str, str | None], ...] = (
@@ -155,26 +149,23 @@ def argocd_manifest_objects(source: str | None = None) -> list[Obj]:
     """The pinned Argo CD ``install.yaml`` as objects, namespaced into ``argocd``.
 
     Args:
-        source: A file path; default ``$HOMEPORT_ARGOCD_MANIFEST``, else the pinned
-            release's manifest downloaded from GitHub.
+        source: A file path; default ``$HOMEPORT_ARGOCD_MANIFEST``, else the copy the
+            package carries (:mod:`homeport.bundle`). Nothing is downloaded.
 
     Raises:
-        UsageError: The file is unreadable or the download failed.
+        UsageError: The file is unreadable, or the package carries no copy.
     """
     src = source or os.environ.get("HOMEPORT_ARGOCD_MANIFEST")
     if src:
         objs = load_manifest(Path(src))
     else:
-        url = ARGOCD_MANIFEST_URL.format(version=ARGOCD_VERSION)
-        try:
-            resp = httpx.get(url, timeout=60, follow_redirects=True)
-            resp.raise_for_status()
-        except httpx.HTTPError as exc:
+        bundled = bundle.argocd_install()
+        if bundled is None:
             raise UsageError(
-                f"cannot download Argo CD {ARGOCD_VERSION} install.yaml ({exc}); "
-                "set HOMEPORT_ARGOCD_MANIFEST to a local copy"
-            ) from None
-        objs = load_manifest_text(resp.text, url)
+                f"this homeport carries no Argo CD {ARGOCD_VERSION} install manifest: "
+                "reinstall it, or pass --argocd-manifest (HOMEPORT_ARGOCD_MANIFEST)"
+            )
+        objs = [o for o in bundle.read_json_gz(bundled) if isinstance(o, dict)]
     out = []
     for o in objs:
         md = dict(o.get("metadata") or {})
@@ -330,7 +321,8 @@ def bootstrap(
         cfg: The config (Git repo, enabled components, Argo CD settings).
         pair: The sealing key pair (see :func:`homeport.sealing.ensure_keypair`).
         repo_credentials: Credentials for a private Git repository.
-        argocd_manifest: Argo CD install.yaml (default: ``$HOMEPORT_ARGOCD_MANIFEST`` or download).
+        argocd_manifest: Argo CD install.yaml (default: ``$HOMEPORT_ARGOCD_MANIFEST``, else the
+            bundled copy).
         dry_run: Validate everything on the server, store nothing.
         progress: Called with (action, object) for each applied object.
 
