@@ -12,6 +12,7 @@ from homeport.versions import (
     CHART_SCHEMA_FOLDERS,
     CLOUDNATIVE_PG_VERSION,
     CRD_FOLDERS,
+    METALLB_CHART_VERSION,
     PROMETHEUS_OPERATOR_VERSION,
     SEALED_SECRETS_VERSION,
     TRAEFIK_CHART_VERSION,
@@ -21,6 +22,17 @@ GITHUB_RAW = "https://raw.githubusercontent.com"
 
 _CNPG = ("backups", "clusters", "databases", "poolers", "scheduledbackups")
 _PROM = ("podmonitors", "probes", "prometheusrules", "servicemonitors")
+_METALLB = (
+    "bfdprofiles",
+    "bgpadvertisements",
+    "bgppeers",
+    "communities",
+    "configurationstates",
+    "ipaddresspools",
+    "l2advertisements",
+    "servicebgpstatuses",
+    "servicel2statuses",
+)
 _TRAEFIK = (
     "ingressroutes",
     "ingressroutetcps",
@@ -71,6 +83,11 @@ def crd_sources() -> dict[str, list[str]]:
             f"prometheus-operator-crd/monitoring.coreos.com_{n}.yaml"
             for n in _PROM
         ],
+        # MetalLB's chart and app share one version and one repository.
+        CRD_FOLDERS["metallb"]: [
+            f"metallb/metallb/v{METALLB_CHART_VERSION}/config/crd/bases/metallb.io_{n}.yaml"
+            for n in _METALLB
+        ],
     }
 
 
@@ -84,6 +101,9 @@ def chart_schema_sources() -> dict[str, str]:
             "cert-manager"
         ]: f"cert-manager/cert-manager/{CERT_MANAGER_CHART_VERSION}/deploy/charts/cert-manager/"
         "values.schema.json",
+        CHART_SCHEMA_FOLDERS[
+            "metallb"
+        ]: f"metallb/metallb/v{METALLB_CHART_VERSION}/charts/metallb/values.schema.json",
     }
 
 

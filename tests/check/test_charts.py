@@ -363,3 +363,23 @@ def test_render_expands_charts_when_a_cache_is_configured(tmp_path: Path) -> Non
     env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert "chart(s) with Helm" not in r.stderr
+
+
+def test_builtin_api_versions_same_from_bundle_and_openapi_files() -> None:
+    """Argo CD's --api-versions come out the same whether the release's schemas are the
+    package bundle (an installed homeport) or the upstream OpenAPI files (Go module cache);
+    only subresource and option kinds, which no chart asks about, may differ."""
+    from homeport import bundle
+    from homeport.check.schemas import kubernetes_patch
+
+    patch = kubernetes_patch("1.36")
+    packed = bundle.kubernetes_file(patch)
+    gomod = Path.home() / "go" / "pkg" / "mod" / "k8s.io" / f"kubernetes@{patch}"
+    files = gomod / "api" / "openapi-spec" / "v3"
+    assert packed is not None and files.is_dir()
+    a, b = set(ex.builtin_api_versions(packed)), set(ex.builtin_api_versions(files))
+    assert "policy/v1/PodDisruptionBudget" in a and "apps/v1/Deployment" in a
+    subresources = {"Eviction", "Scale", "TokenRequest"}
+    options = {k for k in (v.rsplit("/", 1)[-1] for v in b - a) if k.endswith("Options")}
+    # Any group/version or resource kind missing on one side would show up here.
+    assert {v.rsplit("/", 1)[-1] for v in a ^ b} <= subresources | options

@@ -121,13 +121,29 @@ _BUILTIN: dict[str, list[str]] = {}
 def builtin_api_versions(openapi_dir: Path) -> list[str]:
     """``group/version`` and ``group/version/Kind`` a cluster of that release serves.
 
-    Read from the release's OpenAPI v3 files (as Argo CD reads the cluster's discovery);
-    alpha and beta versions are off by default and left out.
+    Read from the release's OpenAPI v3 files (as Argo CD reads the cluster's discovery),
+    or from the package bundle's compact file of that release (resources are the kinds it
+    lists in ``x-homeport-namespaced``); alpha and beta versions are off by default and
+    left out.
     """
     key = str(openapi_dir)
     if key in _BUILTIN:
         return _BUILTIN[key]
     out: set[str] = set()
+    if openapi_dir.is_file():
+        from homeport import bundle
+
+        doc = bundle.read_json_gz(openapi_dir)
+        kinds = {(g, k) for g, k, _ns in doc.get("x-homeport-namespaced", [])}
+        for s in doc.get("components", {}).get("schemas", {}).values():
+            for gvk in s.get("x-kubernetes-group-version-kind", []) or []:
+                g, v, kind = gvk.get("group", ""), gvk.get("version", ""), gvk.get("kind", "")
+                if (g, kind) not in kinds or "alpha" in v or "beta" in v:
+                    continue
+                gv = f"{g}/{v}" if g else v
+                out.update((gv, f"{gv}/{kind}"))
+        _BUILTIN[key] = sorted(out)
+        return _BUILTIN[key]
     for p in sorted(openapi_dir.glob("*_openapi.json")):
         parts = p.name[: -len("_openapi.json")].split("__")
         if parts == ["api", "v1"]:
