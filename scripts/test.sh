@@ -14,4 +14,6 @@ export HOMEPORT_TOOLS=${HOMEPORT_TOOLS:-$HOME/.cache/homeport-tools}
 
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+# Two workers (the machine has two cores); whole files per worker, so a suite that starts
+# its own control plane (tests/certs, tests/traffic) starts it once.
+.venv/bin/pytest -n 2 --dist loadfile "$@"
