@@ -28,8 +28,7 @@ build_go() { # name version package
 }
 
 build_go kubeseal "$(pin SEALED_SECRETS_VERSION)" github.com/bitnami-labs/sealed-secrets/cmd/kubeseal
-# kubeconform: the schema validator bench/check.py compares `homeport check` against.
-build_go kubeconform v0.8.0 github.com/yannh/kubeconform/cmd/kubeconform
+# kubeconform is not built here: only bench/check.py uses it, and it builds it on demand.
 
 # kube-apiserver and etcd for the cluster tests (tests/cluster), built from the small
 # Go modules under tools/ that pin them; version ldflags as upstream's hack/lib/version.sh sets.

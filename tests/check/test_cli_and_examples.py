@@ -119,7 +119,11 @@ def test_schemas_pull_fills_a_cache_check_can_use(
         for p in paths:
             assert (SHARED / "crds" / folder / p.rsplit("/", 1)[1]).is_file(), p
     res = pull("1.36", tmp_path / "homeport" / "schemas", base_url=mirror)
-    assert len(res.written) == len(K8S_OPENAPI_FILES) + 29 + 2 - len(res.skipped)
+    # Every pinned CRD file (38 with MetalLB's 9) and chart values schema (3), written once.
+    n_crds = sum(len(paths) for paths in crd_sources().values())
+    n_charts = len(chart_schema_sources())
+    assert (n_crds, n_charts) == (38, 3)
+    assert len(res.written) == len(K8S_OPENAPI_FILES) + n_crds + n_charts - len(res.skipped)
     # check_tree finds the pulled files through XDG_CACHE_HOME alone.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     for var in ("HOMEPORT_CRD_DIR", "HOMEPORT_CHART_SCHEMA_DIR", "HOMEPORT_K8S_SCHEMA_DIR"):
