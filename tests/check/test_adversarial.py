@@ -8,7 +8,7 @@ import pytest
 
 from homeport import sealing, secretstore
 from homeport.check import check_tree
-from homeport.check.core import _glob_match
+from homeport.check.argoapp import glob_match
 from homeport.config import HomeportConfig, parse_config
 from homeport.gitops import render_tree
 
@@ -102,9 +102,9 @@ def test_malformed_quantity_is_a_schema_error(cfg: HomeportConfig, tmp_path: Pat
 
 def test_argocd_directory_globs() -> None:
     # Argo CD (gobwas glob, no separators): `*` crosses `/`, `{a,b}` alternates.
-    assert _glob_match("{authentik/*,default/*}", "authentik/x.yaml")
-    assert _glob_match("{authentik/*,default/*}", "default/sub/x.yaml")
-    assert not _glob_match("{authentik/*,default/*}", "cloudflare-ddns/x.yaml")
-    assert not _glob_match("{authentik/*}", "authentik-x/x.yaml")
-    assert _glob_match("*.yaml", "a/b.yaml") and not _glob_match("*.yaml", "a/b.json")
-    assert _glob_match("[!x]?.yaml", "ab.yaml") and not _glob_match("[!x]?.yaml", "xb.yaml")
+    assert glob_match("{authentik/*,default/*}", "authentik/x.yaml")
+    assert glob_match("{authentik/*,default/*}", "default/sub/x.yaml")
+    assert not glob_match("{authentik/*,default/*}", "cloudflare-ddns/x.yaml")
+    assert not glob_match("{authentik/*}", "authentik-x/x.yaml")
+    assert glob_match("*.yaml", "a/b.yaml") and not glob_match("*.yaml", "a/b.json")
+    assert glob_match("[!x]?.yaml", "ab.yaml") and not glob_match("[!x]?.yaml", "xb.yaml")
