@@ -1,4 +1,4 @@
-"""Backup automation: a CronJob in the cluster that runs ``homeport backup`` on a schedule.
+"""The backup CronJob's objects: ``homeport backup`` on a schedule, inside the cluster.
 
 It runs homeport's own image with a read-only ServiceAccount (what
 :func:`homeport.cluster.backup.collect` reads: Secrets and namespaces cluster-wide, CRDs,
@@ -11,7 +11,7 @@ mount an object-store-backed volume.
 
 from __future__ import annotations
 
-# not cluster.kube: render must not load lightkube
+# Builds objects only (platform layer); cluster/ applies them, render places them in the tree.
 from homeport.platform.base import ARGOCD_NS, Obj
 from homeport.platform.base import keep as keep_data
 
