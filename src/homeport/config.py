@@ -27,6 +27,16 @@ from homeport.errors import ConfigError, ConfigProblem
 from homeport.names import LABEL, check_image, normalize_domain, parse_duration
 from homeport.schedules import cron_problem
 from homeport.versions import HOMEPORT_IMAGE, SUPPORTED_KUBERNETES
+from homeport.wellknown import (
+    ARGOCD_NAMESPACE,
+    AUTHENTIK_NAMESPACE,
+    CERT_MANAGER_NAMESPACE,
+    CNPG_NAMESPACE,
+    DDNS_NAMESPACE,
+    KUBE_SYSTEM,
+    MONITORING_NAMESPACE,
+    TRAEFIK_NAMESPACE,
+)
 
 SCHEMA_URL = (
     "https://raw.githubusercontent.com/homeport-dev/homeport/main/schema/homeport.schema.json"
@@ -946,17 +956,17 @@ class HomeportConfig(_Model):
 # Host names the platform itself serves; user apps may not take them.
 RESERVED_SUBDOMAINS = ("auth", "argocd", "traefik", "grafana")
 RESERVED_NAMESPACES = (
-    "argocd",
-    "traefik",
-    "cert-manager",
-    "cloudflare-ddns",
-    "authentik",
+    ARGOCD_NAMESPACE,
+    TRAEFIK_NAMESPACE,
+    CERT_MANAGER_NAMESPACE,
+    DDNS_NAMESPACE,
+    AUTHENTIK_NAMESPACE,
     "pangolin",
     "demo-apps",
-    "monitoring",
-    "cnpg-system",
+    MONITORING_NAMESPACE,
+    CNPG_NAMESPACE,
     "sealed-secrets",
-    "kube-system",
+    KUBE_SYSTEM,
     "kube-public",
     "kube-node-lease",
     "default",

@@ -18,7 +18,6 @@ from homeport.check.charts import (
     BOOTSTRAP_NAMESPACE,
     BOOTSTRAP_SECRETS,
     BOOTSTRAP_SERVICES,
-    BUILTIN_NAMESPACES,
     chart_installs,
     operator_secrets,
     operator_services,
@@ -26,6 +25,7 @@ from homeport.check.charts import (
 from homeport.check.loader import Resource
 from homeport.check.model import OPT_OUT_PREFIX, CheckReport, Finding, ObjectRef, make_finding
 from homeport.check.schemas import SchemaStore
+from homeport.wellknown import BUILTIN_NAMESPACES, CERT_MANAGER_GROUP, TRAEFIK_GROUP
 
 # Kinds that carry a pod template (or are a pod).
 POD_KINDS = frozenset(
@@ -236,24 +236,24 @@ def build_world(ctx: Context) -> World:
             w.services[(ns, res.name)] = res
         elif k == "Secret" and g == "":
             w.secrets.add((ns, res.name))
-        elif k == "Middleware" and g == "traefik.io":
+        elif k == "Middleware" and g == TRAEFIK_GROUP:
             w.middlewares.add((ns, res.name))
-        elif k == "TraefikService" and g == "traefik.io":
+        elif k == "TraefikService" and g == TRAEFIK_GROUP:
             w.traefik_services.add((ns, res.name))
-        elif k in ("ClusterIssuer", "Issuer") and g == "cert-manager.io":
+        elif k in ("ClusterIssuer", "Issuer") and g == CERT_MANAGER_GROUP:
             w.issuers.add((k, ns if k == "Issuer" else "", res.name))
             if k == "ClusterIssuer":
                 for solver in ((res.obj.get("spec") or {}).get("acme") or {}).get("solvers") or []:
                     for z in ((solver or {}).get("selector") or {}).get("dnsZones") or []:
                         w.zones.add(str(z).lower().rstrip("."))
-        elif k == "Certificate" and g == "cert-manager.io":
+        elif k == "Certificate" and g == CERT_MANAGER_GROUP:
             cspec = res.obj.get("spec") or {}
             if isinstance(cspec, dict) and cspec.get("secretName"):
                 names = [str(n).lower() for n in cspec.get("dnsNames") or []]
                 if cspec.get("commonName") and str(cspec["commonName"]).lower() not in names:
                     names.append(str(cspec["commonName"]).lower())
                 w.cert_names[(ns, str(cspec["secretName"]))] = names
-        elif k == "TLSStore" and g == "traefik.io" and res.name == "default":
+        elif k == "TLSStore" and g == TRAEFIK_GROUP and res.name == "default":
             secret = ((res.obj.get("spec") or {}).get("defaultCertificate") or {}).get("secretName")
             if secret:
                 w.default_tls_secret = (ns, str(secret))

@@ -14,6 +14,7 @@ from homeport.check.loader import (
     parse_documents,
     tree_files,
 )
+from homeport.wellknown import ARGOCD_GROUP
 
 
 def load_tree(ctx: Context, reader: TreeReader | None = None) -> None:
@@ -66,7 +67,7 @@ def read_apps(ctx: Context) -> None:
     """Read the Argo CD Applications and which files each syncs; a bad source path is HP-R006."""
     prefix, repo = _git_prefix(ctx)
     for res in ctx.resources:
-        if res.kind != "Application" or res.group != "argoproj.io":
+        if res.kind != "Application" or res.group != ARGOCD_GROUP:
             continue
         spec = res.obj.get("spec") if isinstance(res.obj.get("spec"), dict) else {}
         assert isinstance(spec, dict)

@@ -14,7 +14,7 @@ import typer
 from homeport.cli import _common
 from homeport.ddns import logs
 from homeport.ddns.controller import Controller, CycleResult, DdnsFailed, make_publisher, serve
-from homeport.ddns.options import DdnsOptions, RawOptions, read_token, resolve
+from homeport.ddns.options import STATUS_CONFIGMAP, DdnsOptions, RawOptions, read_token, resolve
 
 ddns_app = typer.Typer(
     name="ddns",
@@ -119,7 +119,7 @@ StatusCmOpt = Annotated[
     str | None,
     typer.Option(
         "--status-configmap",
-        help="Publish the status to this ConfigMap (default in a cluster: homeport-ddns-status).",
+        help=f"Publish the status to this ConfigMap (default in a cluster: {STATUS_CONFIGMAP}).",
         envvar=_env("STATUS_CONFIGMAP"),
     ),
 ]

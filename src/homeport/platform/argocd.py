@@ -30,8 +30,8 @@ from homeport.platform.base import (
     meta,
     netpol,
 )
-from homeport.platform.secrets import BUILTIN_NAMESPACES
 from homeport.versions import ARGOCD_REPO, ARGOCD_VERSION
+from homeport.wellknown import BUILTIN_NAMESPACES
 
 PROJECT = "homeport"
 IN_CLUSTER = "https://kubernetes.default.svc"

@@ -47,8 +47,9 @@ from homeport.platform.base import (
     netpol,
 )
 from homeport.versions import CHARTS, POSTGRES_IMAGE
+from homeport.wellknown import AUTHENTIK_NAMESPACE, CNPG_NAMESPACE, TRAEFIK_NAMESPACE
 
-NAMESPACE = "authentik"
+NAMESPACE = AUTHENTIK_NAMESPACE
 RELEASE = "authentik"
 # The chart names the server Service "<fullname>-<server.name>"; with release "authentik"
 # the fullname is just "authentik" (goauthentik/helm templates/_helpers.tpl).
@@ -58,7 +59,6 @@ SERVER_HTTP_PORT = 9000  # server.containerPorts.http (chart default)
 METRICS_PORT = 9300  # server/worker.containerPorts.metrics (chart default)
 AUTHENTIK_LABELS = {"app.kubernetes.io/name": "authentik", "app.kubernetes.io/instance": RELEASE}
 
-CNPG_NAMESPACE = "cnpg-system"
 CNPG_RELEASE = "cloudnative-pg"
 CNPG_OPERATOR_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}
 CNPG_WEBHOOK_PORT = 9443
@@ -466,7 +466,7 @@ def authentik_namespace(cfg: HomeportConfig) -> NamespaceSpec:
             pod_selector=server,
             ingress=[
                 {
-                    "from": [from_namespace("traefik")],
+                    "from": [from_namespace(TRAEFIK_NAMESPACE)],
                     "ports": [{"protocol": "TCP", "port": SERVER_HTTP_PORT}],
                 }
             ],

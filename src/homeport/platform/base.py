@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.versions import Chart
+from homeport.wellknown import (
+    ARGOCD_NAMESPACE,
+    KUBE_SYSTEM,
+    MONITORING_NAMESPACE,
+    TRAEFIK_NAMESPACE,
+)
 
 Obj = dict[str, Any]
 
@@ -22,7 +28,7 @@ WAVE_SERVICES = -4  # authentik, ddns
 WAVE_SSO = -3  # forward-auth middleware and protected platform routes
 WAVE_APPS = 0  # demo apps and user apps
 
-ARGOCD_NS = "argocd"
+ARGOCD_NS = ARGOCD_NAMESPACE
 
 SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
 # Objects that hold data: Argo CD neither prunes them when they leave Git (an app
@@ -173,7 +179,7 @@ def from_namespace(ns: str, pod_labels: Obj | None = None) -> Obj:
 
 # Common egress/ingress building blocks.
 DNS_EGRESS: Obj = {
-    "to": [from_namespace("kube-system", {"k8s-app": "kube-dns"})],
+    "to": [from_namespace(KUBE_SYSTEM, {"k8s-app": "kube-dns"})],
     "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
 }
 # The API server is not a pod; allow its usual ports to any address.
@@ -191,8 +197,8 @@ INTERNET_EGRESS: Obj = {
         {"ipBlock": {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10"]}},
     ]
 }
-FROM_TRAEFIK: Obj = {"from": [from_namespace("traefik")]}
-FROM_MONITORING: Obj = {"from": [from_namespace("monitoring")]}
+FROM_TRAEFIK: Obj = {"from": [from_namespace(TRAEFIK_NAMESPACE)]}
+FROM_MONITORING: Obj = {"from": [from_namespace(MONITORING_NAMESPACE)]}
 
 
 def restricted_security_context(uid: int = 65532) -> tuple[Obj, Obj]:

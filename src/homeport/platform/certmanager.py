@@ -24,8 +24,9 @@ from homeport.platform.base import (
 )
 from homeport.platform.secrets import CERT_MANAGER_TOKEN, CLOUDFLARE_TOKEN_KEY
 from homeport.versions import CHARTS
+from homeport.wellknown import CERT_MANAGER_GROUP, CERT_MANAGER_NAMESPACE
 
-NAMESPACE = "cert-manager"
+NAMESPACE = CERT_MANAGER_NAMESPACE
 WEBHOOK_PORT = 10250
 METRICS_PORT = 9402
 ACME_SERVERS = {
@@ -131,7 +132,7 @@ def certificate(cfg: HomeportConfig) -> Obj:
             "commonName": cfg.domain,
             "dnsNames": [cfg.domain, f"*.{cfg.domain}", *deep_hosts(cfg)],
             "issuerRef": {
-                "group": "cert-manager.io",
+                "group": CERT_MANAGER_GROUP,
                 "kind": "ClusterIssuer",
                 "name": issuer_name(cfg.acme.environment),
             },

@@ -214,7 +214,7 @@ def _monitoring() -> list[Obj]:
                                     "homeport's DDNS controller has not been able to make the "
                                     "Cloudflare records right for 15 minutes "
                                     "({{ $value }} failed cycles in a row). Run `homeport status` "
-                                    "or read the lastError of ConfigMap homeport-ddns-status."
+                                    f"or read the lastError of ConfigMap {STATUS_CONFIGMAP}."
                                 ),
                                 "runbook_url": RUNBOOK_URL,
                             },

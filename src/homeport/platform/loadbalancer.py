@@ -29,8 +29,9 @@ from homeport.platform.base import (
     netpol,
 )
 from homeport.versions import CHARTS
+from homeport.wellknown import METALLB_NAMESPACE
 
-NAMESPACE = "metallb-system"
+NAMESPACE = METALLB_NAMESPACE
 POOL = "homeport"
 WEBHOOK_PORT = 9443
 MEMBERLIST_PORT = 7946

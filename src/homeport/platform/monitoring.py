@@ -48,8 +48,9 @@ from homeport.platform.base import (
 )
 from homeport.platform.secrets import ALERTMANAGER_SMTP, GRAFANA_ADMIN
 from homeport.versions import CHARTS, PROMETHEUS_VERSION, Chart
+from homeport.wellknown import MONITORING_NAMESPACE
 
-NAMESPACE = "monitoring"
+NAMESPACE = MONITORING_NAMESPACE
 RELEASE = "kube-prometheus-stack"
 GRAFANA = "grafana"  # the pods' app.kubernetes.io/name
 GRAFANA_SERVICE = f"{RELEASE}-grafana"  # the subchart's default fullname

@@ -24,8 +24,9 @@ from homeport.platform.base import (
     netpol,
 )
 from homeport.versions import CHARTS
+from homeport.wellknown import TRAEFIK_NAMESPACE
 
-NAMESPACE = "traefik"
+NAMESPACE = TRAEFIK_NAMESPACE
 WILDCARD_SECRET = "wildcard-tls"
 SECURITY_HEADERS = "security-headers"
 SSO_MIDDLEWARE_NS = "pangolin"

@@ -26,8 +26,9 @@ from homeport.platform.egress import (
     looks_local,
     parse_url,
 )
+from homeport.wellknown import ARGOCD_GROUP, ARGOCD_NAMESPACE
 
-ARGOCD_NS = "argocd"
+ARGOCD_NS = ARGOCD_NAMESPACE
 REPO_SERVER_LABELS = {"app.kubernetes.io/name": "argocd-repo-server"}
 # `homeport ddns run` flags whose value is a URL the controller dials.
 _DDNS_URL_FLAGS = ("--healthchecks-url", "--uptime-kuma-url")
@@ -184,7 +185,7 @@ def run_egress(ctx: Context) -> None:
     # One finding per blocked repository, on its first Application, with the count.
     blocked: dict[Endpoint, list[tuple[Resource, tuple[str | int, ...]]]] = {}
     for res in ctx.resources:
-        if res.group == "argoproj.io" and res.kind == "Application" and argocd_pols:
+        if res.group == ARGOCD_GROUP and res.kind == "Application" and argocd_pols:
             for path, url in _repo_urls(res):
                 ep = parse_url("repoURL", url)
                 if ep is not None and not allowed(argocd_pols, REPO_SERVER_LABELS, ep):

@@ -14,6 +14,14 @@ from homeport.check.context import POD_KINDS, Context, World, namespace_of, pod_
 from homeport.check.loader import Resource
 from homeport.check.rules.secrets import cr_secrets, pod_secrets, values_secrets
 from homeport.check.schemas import split_api_version
+from homeport.wellknown import (
+    ARGOCD_GROUP,
+    CERT_MANAGER_GROUP,
+    CERT_MANAGER_NAMESPACE,
+    CNPG_GROUP,
+    PROMETHEUS_GROUP,
+    TRAEFIK_GROUP,
+)
 
 _HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 _QUOTED = re.compile(r"[`\"']([^`\"']+)[`\"']")
@@ -55,7 +63,7 @@ def check_references(ctx: Context, w: World) -> None:
                 "(no Namespace object and no Application with CreateNamespace=true)",
                 path,
             )
-        if k == "Application" and g == "argoproj.io":
+        if k == "Application" and g == ARGOCD_GROUP:
             dest = ((res.obj.get("spec") or {}).get("destination") or {}).get("namespace")
             if dest and dest not in w.namespaces:
                 ctx.add(
@@ -64,13 +72,13 @@ def check_references(ctx: Context, w: World) -> None:
                     f'destination namespace "{dest}" is not created by the tree',
                     ("spec", "destination", "namespace"),
                 )
-        if g == "traefik.io" and k in ("IngressRoute", "IngressRouteTCP"):
+        if g == TRAEFIK_GROUP and k in ("IngressRoute", "IngressRouteTCP"):
             _route(ctx, w, res, ns, hosts)
-        if g == "cert-manager.io" and k == "Certificate":
+        if g == CERT_MANAGER_GROUP and k == "Certificate":
             ref = (res.obj.get("spec") or {}).get("issuerRef") or {}
             ikind = ref.get("kind") or "Issuer"
             key = (ikind, ns if ikind == "Issuer" else "", str(ref.get("name", "")))
-            if (ref.get("group") in (None, "cert-manager.io")) and key not in w.issuers:
+            if (ref.get("group") in (None, CERT_MANAGER_GROUP)) and key not in w.issuers:
                 ctx.add(
                     "HP-R004",
                     res,
@@ -80,8 +88,8 @@ def check_references(ctx: Context, w: World) -> None:
             _zone_hosts(
                 ctx, w, res, (res.obj.get("spec") or {}).get("dnsNames") or [], ("spec", "dnsNames")
             )
-        if g == "cert-manager.io" and k in ("ClusterIssuer", "Issuer"):
-            sec_ns = ns or (_chart_ns(ctx, "cert-manager") or "cert-manager")
+        if g == CERT_MANAGER_GROUP and k in ("ClusterIssuer", "Issuer"):
+            sec_ns = ns or (_chart_ns(ctx, "cert-manager") or CERT_MANAGER_NAMESPACE)
             for i, solver in enumerate(
                 ((res.obj.get("spec") or {}).get("acme") or {}).get("solvers") or []
             ):
@@ -109,7 +117,7 @@ def check_references(ctx: Context, w: World) -> None:
             pod, base = pod_spec(res)
             if pod is not None:
                 pod_secrets(ctx, w, res, ns, pod, base)
-        if g in ("postgresql.cnpg.io", "monitoring.coreos.com"):
+        if g in (CNPG_GROUP, PROMETHEUS_GROUP):
             cr_secrets(ctx, w, res, ns)
         # Custom resources sync after the Application that installs their CRD.
         if g and "." in g and not g.endswith(".k8s.io") and g not in ("apps", "batch"):

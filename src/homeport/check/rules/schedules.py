@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from homeport.check.context import Context
 from homeport.schedules import cron_problem
+from homeport.wellknown import CNPG_GROUP
 
 # (group, kind) -> whether the consumer's cron takes a seconds field.
-_SCHEDULED = {("batch", "CronJob"): False, ("postgresql.cnpg.io", "ScheduledBackup"): True}
+_SCHEDULED = {("batch", "CronJob"): False, (CNPG_GROUP, "ScheduledBackup"): True}
 
 
 def check_schedules(ctx: Context) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from homeport.check.argoapp import ArgoApp
 from homeport.check.context import Context, World, containers
 from homeport.check.loader import Resource
+from homeport.wellknown import CNPG_GROUP, PROMETHEUS_GROUP
 
 
 def _missing_secret(
@@ -142,7 +143,7 @@ def cr_secrets(ctx: Context, w: World, res: Resource, ns: str) -> None:
         if isinstance(node, dict):
             _missing_secret(ctx, w, res, ns, node.get("name"), ("spec", *path, "name"))
 
-    if g == "postgresql.cnpg.io" and k == "Cluster":
+    if g == CNPG_GROUP and k == "Cluster":
         stores: list[tuple[str | int, ...]] = [("backup", "barmanObjectStore")]
         for i, ext in enumerate(spec.get("externalClusters") or []):
             if isinstance(ext, dict):
@@ -157,7 +158,7 @@ def cr_secrets(ctx: Context, w: World, res: Resource, ns: str) -> None:
         for i, role in enumerate(((spec.get("managed") or {}).get("roles")) or []):
             if isinstance(role, dict):
                 ref(("managed", "roles", i, "passwordSecret"))
-    elif g == "monitoring.coreos.com" and k in ("Alertmanager", "Prometheus"):
+    elif g == PROMETHEUS_GROUP and k in ("Alertmanager", "Prometheus"):
         # The operator mounts each under /etc/<kind>/secrets/<name>; a missing one
         # keeps the StatefulSet's pods from starting.
         for i, name in enumerate(spec.get("secrets") or []):
