@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from configs import base_yaml
 from homeport import sealing, secretstore
 from homeport.check import check_tree
 from homeport.check.argoapp import glob_match
@@ -14,11 +15,9 @@ from homeport.gitops import render_tree
 
 from .trees import seal_required as _seal_required
 
-CONFIG = """\
-domain: example.com
-email: admin@example.com
-git:
-  url: https://github.com/me/lab.git
+CONFIG = (
+    base_yaml(git_url="https://github.com/me/lab.git")
+    + """\
 components:
   ddns:
     enabled: false
@@ -28,6 +27,7 @@ apps:
     port: 8080
     host: a.b.example.com
 """
+)
 CERT = "components/cert-manager-config/certificate-wildcard.yaml"
 ROUTE = "components/app-deep/ingressroute-deep.yaml"
 DEPLOY = "components/app-deep/deployment-deep.yaml"
