@@ -8,6 +8,7 @@ nothing could not pass.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -135,4 +136,36 @@ def test_checkers_find_what_they_look_for(tmp_path: Path) -> None:
     ]
     assert cycles(tmp_path, "homeport.check") == [
         ["homeport.check.a", "homeport.check.b", "homeport.check.a"]
+    ]
+
+
+ROW = re.compile(
+    r"^\| \[(HP-[SRP]\d{3})\]\([^)]*\) \| [^|]+ \| \[`[^`]+`\]\(\.\./src/([^)]+)\) \|$", re.M
+)
+
+
+def rule_table_problems(doc: str, root: Path, rule_ids: list[str]) -> list[str]:
+    """Rows of docs/check.md's rule table whose module does not emit the rule, and gaps."""
+    rows = ROW.findall(doc)
+    problems = [f"{r}: no row" for r in rule_ids if r not in {x for x, _ in rows}]
+    for rule, rel in rows:
+        f = root / rel
+        if not f.is_file() or f'"{rule}"' not in f.read_text():
+            problems.append(f"{rule}: {rel} does not emit it")
+    return problems
+
+
+def test_each_rule_links_to_the_module_that_emits_it() -> None:
+    from homeport.check import RULES
+
+    ids = sorted(RULES)
+    doc = (SRC.parent / "docs" / "check.md").read_text()
+    assert rule_table_problems(doc, SRC, ids) == []
+    # Negative control: a row pointing at the wrong module, and a rule with no row.
+    wrong = doc.replace(
+        "(../src/homeport/check/rules/egress.py)", "(../src/homeport/check/tree.py)"
+    )
+    assert rule_table_problems(wrong, SRC, [*ids, "HP-X999"]) == [
+        "HP-X999: no row",
+        "HP-P013: homeport/check/tree.py does not emit it",
     ]
