@@ -373,6 +373,16 @@ class ArgoCDComponent(Component):
         return v
 
 
+def _optional_ip(v: str | None) -> str | None:
+    """``v`` unchanged when it is None or an IP address; else a ValueError naming it."""
+    if v is not None:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(f'"{v}" is not an IP address') from None
+    return v
+
+
 class TraefikComponent(Component):
     """Traefik, the ingress controller."""
 
@@ -394,12 +404,7 @@ class TraefikComponent(Component):
     @field_validator("load_balancer_ip")
     @classmethod
     def _ip(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                ipaddress.ip_address(v)
-            except ValueError:
-                raise ValueError(f'"{v}" is not an IP address') from None
-        return v
+        return _optional_ip(v)
 
 
 class CertManagerComponent(Component):
@@ -764,12 +769,7 @@ class LoadBalancerConfig(_Model):
     @field_validator("router")
     @classmethod
     def _router(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                ipaddress.ip_address(v)
-            except ValueError:
-                raise ValueError(f'"{v}" is not an IP address') from None
-        return v
+        return _optional_ip(v)
 
     def router_address(self) -> _IPAddress | None:
         """The router's address: ``router``, else the first host of ``node_network``."""

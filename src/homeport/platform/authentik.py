@@ -45,6 +45,7 @@ from homeport.platform.base import (
     keep,
     meta,
     netpol,
+    webhook_policy,
 )
 from homeport.versions import CHARTS, POSTGRES_IMAGE
 from homeport.wellknown import AUTHENTIK_NAMESPACE, CNPG_NAMESPACE, TRAEFIK_NAMESPACE
@@ -556,13 +557,7 @@ def cnpg_namespace() -> NamespaceSpec:
         ns,
         "restricted",
         (
-            # Admission webhooks are called by the API server, which is not a pod.
-            netpol(
-                "allow-webhook",
-                ns,
-                pod_selector=operator,
-                ingress=[{"ports": [{"protocol": "TCP", "port": CNPG_WEBHOOK_PORT}]}],
-            ),
+            webhook_policy(ns, operator, CNPG_WEBHOOK_PORT),
             netpol(
                 "allow-operator-to-postgres",
                 ns,

@@ -169,6 +169,27 @@ def netpol(
     }
 
 
+def webhook_policy(namespace: str, pod_selector: Obj, port: int) -> Obj:
+    """Allow the API server to call an admission webhook on ``port``.
+
+    The API server is not a pod, so the rule names no peer: only the port.
+
+    Args:
+        namespace: Namespace of the webhook's pods.
+        pod_selector: The webhook's pods.
+        port: The container port it listens on.
+
+    Returns:
+        The NetworkPolicy ``allow-webhook``.
+    """
+    return netpol(
+        "allow-webhook",
+        namespace,
+        pod_selector=pod_selector,
+        ingress=[{"ports": [{"protocol": "TCP", "port": port}]}],
+    )
+
+
 def from_namespace(ns: str, pod_labels: Obj | None = None) -> Obj:
     """A NetworkPolicy peer: pods of a namespace (by its well-known name label)."""
     peer: Obj = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}

@@ -21,6 +21,7 @@ from homeport.platform.base import (
     Obj,
     meta,
     netpol,
+    webhook_policy,
 )
 from homeport.platform.secrets import CERT_MANAGER_TOKEN, CLOUDFLARE_TOKEN_KEY
 from homeport.versions import CHARTS
@@ -149,12 +150,8 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
         ns,
         "restricted",
         (
-            # The API server calls the webhook; it is not a pod, so no peer selector.
-            netpol(
-                "allow-webhook",
-                ns,
-                pod_selector={"matchLabels": {"app.kubernetes.io/component": "webhook"}},
-                ingress=[{"ports": [{"protocol": "TCP", "port": WEBHOOK_PORT}]}],
+            webhook_policy(
+                ns, {"matchLabels": {"app.kubernetes.io/component": "webhook"}}, WEBHOOK_PORT
             ),
             netpol(
                 "allow-metrics-from-monitoring",

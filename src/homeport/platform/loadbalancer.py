@@ -27,6 +27,7 @@ from homeport.platform.base import (
     Obj,
     meta,
     netpol,
+    webhook_policy,
 )
 from homeport.versions import CHARTS
 from homeport.wellknown import METALLB_NAMESPACE
@@ -74,12 +75,8 @@ def pool_objects(cfg: HomeportConfig) -> list[Obj]:
 def _namespace() -> NamespaceSpec:
     ns = NAMESPACE
     policies = (
-        # The API server calls the controller's webhook; its source address is no pod.
-        netpol(
-            "allow-webhook",
-            ns,
-            pod_selector={"matchLabels": {"app.kubernetes.io/component": "controller"}},
-            ingress=[{"ports": [{"protocol": "TCP", "port": WEBHOOK_PORT}]}],
+        webhook_policy(
+            ns, {"matchLabels": {"app.kubernetes.io/component": "controller"}}, WEBHOOK_PORT
         ),
         netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
         netpol("allow-dns", ns, egress=[DNS_EGRESS]),

@@ -23,6 +23,7 @@ from homeport.wellknown import (
     TRAEFIK_GROUP,
 )
 
+# Host names of a Traefik rule: Host(`a`, `b`) and HostSNI(`a`) (any quote style).
 _HOST_RE = re.compile(r"Host(?:SNI)?\(([^)]*)\)")
 _QUOTED = re.compile(r"[`\"']([^`\"']+)[`\"']")
 
