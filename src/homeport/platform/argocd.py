@@ -18,7 +18,6 @@ from homeport.platform.base import (
     APISERVER_EGRESS,
     ARGOCD_NS,
     DNS_EGRESS,
-    FROM_MONITORING,
     FROM_TRAEFIK,
     INTERNET_EGRESS,
     WAVE_ARGOCD,
@@ -28,6 +27,7 @@ from homeport.platform.base import (
     Obj,
     from_namespace,
     meta,
+    metrics_policy,
     netpol,
 )
 from homeport.versions import ARGOCD_REPO, ARGOCD_VERSION
@@ -298,7 +298,7 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
                 pod_selector={"matchLabels": {"app.kubernetes.io/name": "argocd-server"}},
                 ingress=[{**FROM_TRAEFIK, "ports": [{"protocol": "TCP", "port": 8080}]}],
             ),
-            netpol("allow-metrics-from-monitoring", ns, ingress=[FROM_MONITORING]),
+            metrics_policy(ns),
             # Components talk to each other (repo-server, redis, dex, controller).
             netpol(
                 "allow-same-namespace",

@@ -32,7 +32,6 @@ from homeport.platform import secrets, traefik
 from homeport.platform.base import (
     APISERVER_EGRESS,
     DNS_EGRESS,
-    FROM_MONITORING,
     INTERNET_EGRESS,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
@@ -44,6 +43,7 @@ from homeport.platform.base import (
     from_namespace,
     keep,
     meta,
+    metrics_policy,
     netpol,
     webhook_policy,
 )
@@ -520,19 +520,7 @@ def authentik_namespace(cfg: HomeportConfig) -> NamespaceSpec:
         netpol(
             "allow-authentik-internet", ns, pod_selector=authentik_pods, egress=[INTERNET_EGRESS]
         ),
-        netpol(
-            "allow-metrics-from-monitoring",
-            ns,
-            ingress=[
-                {
-                    **FROM_MONITORING,
-                    "ports": [
-                        {"protocol": "TCP", "port": METRICS_PORT},
-                        {"protocol": "TCP", "port": POSTGRES_METRICS_PORT},
-                    ],
-                }
-            ],
-        ),
+        metrics_policy(ns, METRICS_PORT, POSTGRES_METRICS_PORT),
         netpol("allow-dns", ns, egress=[DNS_EGRESS]),
     ]
     if cfg.backup.s3 is not None:
@@ -581,13 +569,7 @@ def cnpg_namespace() -> NamespaceSpec:
                     }
                 ],
             ),
-            netpol(
-                "allow-metrics-from-monitoring",
-                ns,
-                ingress=[
-                    {**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": CNPG_METRICS_PORT}]}
-                ],
-            ),
+            metrics_policy(ns, CNPG_METRICS_PORT),
             netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
             netpol("allow-dns", ns, egress=[DNS_EGRESS]),
         ),

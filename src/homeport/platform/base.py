@@ -169,6 +169,31 @@ def netpol(
     }
 
 
+def metrics_policy(
+    namespace: str,
+    *ports: int,
+    name: str = "allow-metrics-from-monitoring",
+    pod_selector: Obj | None = None,
+) -> Obj:
+    """Let Prometheus (in the monitoring namespace) scrape ``ports`` (any port when none).
+
+    Args:
+        namespace: Namespace of the scraped pods.
+        *ports: Their metrics ports.
+        name: Policy name.
+        pod_selector: The scraped pods (default: all of the namespace).
+
+    Returns:
+        The NetworkPolicy.
+    """
+    rule = (
+        {**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": p} for p in ports]}
+        if ports
+        else FROM_MONITORING
+    )
+    return netpol(name, namespace, pod_selector=pod_selector, ingress=[rule])
+
+
 def webhook_policy(namespace: str, pod_selector: Obj, port: int) -> Obj:
     """Allow the API server to call an admission webhook on ``port``.
 

@@ -12,7 +12,6 @@ from homeport.platform import egress, traefik
 from homeport.platform.base import (
     APISERVER_EGRESS,
     DNS_EGRESS,
-    FROM_MONITORING,
     INTERNET_EGRESS,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
@@ -20,6 +19,7 @@ from homeport.platform.base import (
     NamespaceSpec,
     Obj,
     meta,
+    metrics_policy,
     netpol,
     webhook_policy,
 )
@@ -153,11 +153,7 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
             webhook_policy(
                 ns, {"matchLabels": {"app.kubernetes.io/component": "webhook"}}, WEBHOOK_PORT
             ),
-            netpol(
-                "allow-metrics-from-monitoring",
-                ns,
-                ingress=[{**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
-            ),
+            metrics_policy(ns, METRICS_PORT),
             # ACME, the Cloudflare API and the public resolvers of the DNS-01 self-check.
             netpol("allow-internet", ns, egress=[INTERNET_EGRESS]),
             netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),

@@ -14,13 +14,13 @@ from homeport.platform import egress as egress_
 from homeport.platform.base import (
     APISERVER_EGRESS,
     DNS_EGRESS,
-    FROM_MONITORING,
     INTERNET_EGRESS,
     WAVE_SERVICES,
     Component,
     NamespaceSpec,
     Obj,
     meta,
+    metrics_policy,
     netpol,
     restricted_security_context,
 )
@@ -236,11 +236,8 @@ def _policies(cfg: HomeportConfig) -> tuple[Obj, ...]:
         pod_selector=pods,
         egress=[DNS_EGRESS, https_out, APISERVER_EGRESS],
     )
-    ingress = netpol(
-        "ddns-metrics-from-monitoring",
-        NAMESPACE,
-        pod_selector=pods,
-        ingress=[{**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
+    ingress = metrics_policy(
+        NAMESPACE, METRICS_PORT, name="ddns-metrics-from-monitoring", pod_selector=pods
     )
     # Ping URLs and IP providers on the LAN, in the cluster or on other ports.
     endpoints = egress_.policy_for(

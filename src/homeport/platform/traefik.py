@@ -13,7 +13,6 @@ from homeport.config import HomeportConfig
 from homeport.platform.base import (
     APISERVER_EGRESS,
     DNS_EGRESS,
-    FROM_MONITORING,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     WAVE_SSO,
@@ -21,6 +20,7 @@ from homeport.platform.base import (
     NamespaceSpec,
     Obj,
     meta,
+    metrics_policy,
     netpol,
 )
 from homeport.versions import CHARTS
@@ -211,11 +211,7 @@ def _namespace() -> NamespaceSpec:
                 }
             ],
         ),
-        netpol(
-            "allow-metrics-from-monitoring",
-            ns,
-            ingress=[{**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
-        ),
+        metrics_policy(ns, METRICS_PORT),
         # Traefik forwards to backends in every namespace and watches the API server.
         netpol("allow-backends", ns, egress=[{"to": [{"namespaceSelector": {}}]}]),
         netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
