@@ -15,18 +15,20 @@ from homeport.config import HomeportConfig
 from homeport.platform import egress, traefik
 from homeport.platform.authentik import argocd_oidc_config
 from homeport.platform.base import (
-    APISERVER_EGRESS,
     ARGOCD_NS,
-    DNS_EGRESS,
-    FROM_TRAEFIK,
-    INTERNET_EGRESS,
     WAVE_ARGOCD,
     WAVE_SSO,
     Component,
     NamespaceSpec,
     Obj,
-    from_namespace,
     meta,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    FROM_TRAEFIK,
+    INTERNET_EGRESS,
+    from_namespace,
     metrics_policy,
     netpol,
 )

@@ -30,9 +30,6 @@ from homeport import yamlio
 from homeport.config import HomeportConfig
 from homeport.platform import secrets, traefik
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    INTERNET_EGRESS,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     WAVE_SERVICES,
@@ -40,9 +37,14 @@ from homeport.platform.base import (
     Component,
     NamespaceSpec,
     Obj,
-    from_namespace,
     keep,
     meta,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    INTERNET_EGRESS,
+    from_namespace,
     metrics_policy,
     netpol,
     webhook_policy,

@@ -13,16 +13,8 @@ import itertools
 
 from homeport.config import HomeportConfig
 from homeport.platform.backupjob import NAME, backup_objects
-from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    WAVE_SERVICES,
-    Component,
-    NamespaceSpec,
-    Obj,
-    meta,
-    netpol,
-)
+from homeport.platform.base import WAVE_SERVICES, Component, NamespaceSpec, Obj, meta
+from homeport.platform.policies import APISERVER_EGRESS, DNS_EGRESS, netpol
 
 NAMESPACE = NAME
 RUNBOOK_BASE = "https://github.com/homeport-dev/homeport/blob/main/docs/runbooks"

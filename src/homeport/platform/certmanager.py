@@ -10,15 +10,17 @@ from __future__ import annotations
 from homeport.config import HomeportConfig
 from homeport.platform import egress, traefik
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    INTERNET_EGRESS,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     Component,
     NamespaceSpec,
     Obj,
     meta,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    INTERNET_EGRESS,
     metrics_policy,
     netpol,
     webhook_policy,

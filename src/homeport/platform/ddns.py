@@ -12,17 +12,19 @@ from homeport.config import HomeportConfig
 from homeport.ddns.options import STATUS_CONFIGMAP
 from homeport.platform import egress as egress_
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    INTERNET_EGRESS,
     WAVE_SERVICES,
     Component,
     NamespaceSpec,
     Obj,
     meta,
+    restricted_security_context,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    INTERNET_EGRESS,
     metrics_policy,
     netpol,
-    restricted_security_context,
 )
 from homeport.platform.secrets import CLOUDFLARE_TOKEN_KEY, DDNS_TOKEN
 

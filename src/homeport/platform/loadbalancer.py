@@ -18,17 +18,14 @@ from __future__ import annotations
 
 from homeport.config import HomeportConfig
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
     WAVE_SEALED_SECRETS,
     WAVE_SECRETS,
     Component,
     NamespaceSpec,
     Obj,
     meta,
-    netpol,
-    webhook_policy,
 )
+from homeport.platform.policies import APISERVER_EGRESS, DNS_EGRESS, netpol, webhook_policy
 from homeport.versions import CHARTS
 from homeport.wellknown import METALLB_NAMESPACE
 

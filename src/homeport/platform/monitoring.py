@@ -31,10 +31,7 @@ from homeport.config import HomeportConfig
 from homeport.platform import traefik
 from homeport.platform.backup import RUNBOOKS as BACKUP_RUNBOOKS
 from homeport.platform.base import (
-    APISERVER_EGRESS,
     ARGOCD_NS,
-    DNS_EGRESS,
-    FROM_TRAEFIK,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     WAVE_SEALED_SECRETS,
@@ -42,8 +39,13 @@ from homeport.platform.base import (
     Component,
     NamespaceSpec,
     Obj,
-    from_namespace,
     meta,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    FROM_TRAEFIK,
+    from_namespace,
     netpol,
 )
 from homeport.platform.secrets import ALERTMANAGER_SMTP, GRAFANA_ADMIN

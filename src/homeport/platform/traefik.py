@@ -11,8 +11,6 @@ from typing import Any
 
 from homeport.config import HomeportConfig
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     WAVE_SSO,
@@ -20,9 +18,8 @@ from homeport.platform.base import (
     NamespaceSpec,
     Obj,
     meta,
-    metrics_policy,
-    netpol,
 )
+from homeport.platform.policies import APISERVER_EGRESS, DNS_EGRESS, metrics_policy, netpol
 from homeport.versions import CHARTS
 from homeport.wellknown import TRAEFIK_NAMESPACE
 
