@@ -201,3 +201,21 @@ build_sealed_secrets_controller() {
   echo "$version" > "$stamp"
 }
 build_sealed_secrets_controller "$(pin SEALED_SECRETS_VERSION)"
+
+# Kubernetes OpenAPI v3 files of every supported minor: tests/check reads them from the Go
+# module cache (api/openapi-spec/v3 of k8s.io/kubernetes). A no-op when they are cached.
+download_kubernetes_openapi() {
+  local versions v
+  versions=$(python3 - <<'PY'
+import re
+text = open("src/homeport/versions.py").read()
+patches = re.search(r"^KUBERNETES_PATCHES = \{(.*)\}", text, re.M).group(1)
+current = re.search(r'^KUBERNETES_VERSION = "([^"]+)"', text, re.M).group(1)
+print(" ".join(sorted(set(re.findall(r'"(v[0-9.]+)"', patches)) | {current})))
+PY
+)
+  for v in $versions; do
+    (cd / && GOFLAGS= go mod download "k8s.io/kubernetes@$v")
+  done
+}
+download_kubernetes_openapi

@@ -28,3 +28,18 @@ def goyaml() -> Iterator[GoYaml]:
     dec = GoYaml()
     yield dec
     dec.close()
+
+
+TESTS = Path(__file__).resolve().parent
+# Suites that start real servers (kube-apiserver and etcd, pebble, Traefik in a network
+# namespace) or compare with them as oracles: `pytest -m "not cluster"` leaves them out.
+CLUSTER_SUITES = ("cluster", "traffic", "certs")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of the cluster suites ``cluster`` (and ``slow``)."""
+    for item in items:
+        rel = Path(str(item.path)).resolve().relative_to(TESTS)
+        if rel.parts[0] in CLUSTER_SUITES:
+            item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.slow)

@@ -25,7 +25,7 @@ from types import ModuleType
 import pytest
 
 from homeport import bundle, upstream
-from homeport.check.core import check_tree
+from homeport.check import check_tree
 from homeport.check.schemas import SchemaStore
 from homeport.cluster.apply import pinned_crds
 from homeport.cluster.bootstrap import argocd_manifest_objects

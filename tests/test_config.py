@@ -8,22 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from configs import NO_SSO, base_yaml
 from homeport.config import HomeportConfig, load_config, normalize_domain, parse_config
 from homeport.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = """\
-domain: example.com
-email: admin@example.com
-git:
-  url: https://github.com/me/lab.git
-"""
-
-
-NO_SSO = (
-    "components:\n  authentik:\n    enabled: false\n"
-    "  argocd:\n    auth: public\n  monitoring:\n    auth: public\n"
-)
+BASE = base_yaml(git_url="https://github.com/me/lab.git")
 
 
 def problems(text: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from configs import base_yaml
 from homeport import yamlio
 from homeport.config import parse_config
 from homeport.gitops import render_tree
@@ -18,10 +19,7 @@ from homeport.platform import monitoring
 from homeport.versions import ARGOCD_REPO
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE = """domain: example.com
-email: ops@example.com
-git: {url: "https://github.com/example/lab.git"}
-"""
+BASE = base_yaml(email="ops@example.com", git_url="https://github.com/example/lab.git")
 
 
 def _sentence(text: str, needle: str) -> str:

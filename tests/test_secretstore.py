@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from configs import config
 from homeport import sealing, secretstore, yamlio
-from homeport.config import HomeportConfig, parse_config
+from homeport.config import HomeportConfig
 from homeport.errors import PlaintextSecretError, SealError, UsageError
 from homeport.platform import secrets as psec
 
@@ -28,9 +29,7 @@ def key(pair: sealing.KeyPair) -> rsa.RSAPrivateKey:
 
 @pytest.fixture(scope="module")
 def cfg() -> HomeportConfig:
-    return parse_config(
-        "domain: example.com\nemail: me@example.com\ngit:\n  url: https://example.com/r.git\n"
-    )
+    return config(file="homeport.yaml", email="me@example.com", git_url="https://example.com/r.git")
 
 
 def test_write_read_and_list(tmp_path: Path, pair: sealing.KeyPair) -> None:

@@ -27,6 +27,16 @@ from homeport.errors import ConfigError, ConfigProblem
 from homeport.names import LABEL, check_image, normalize_domain, parse_duration
 from homeport.schedules import cron_problem
 from homeport.versions import HOMEPORT_IMAGE, SUPPORTED_KUBERNETES
+from homeport.wellknown import (
+    ARGOCD_NAMESPACE,
+    AUTHENTIK_NAMESPACE,
+    CERT_MANAGER_NAMESPACE,
+    CNPG_NAMESPACE,
+    DDNS_NAMESPACE,
+    KUBE_SYSTEM,
+    MONITORING_NAMESPACE,
+    TRAEFIK_NAMESPACE,
+)
 
 SCHEMA_URL = (
     "https://raw.githubusercontent.com/homeport-dev/homeport/main/schema/homeport.schema.json"
@@ -363,6 +373,16 @@ class ArgoCDComponent(Component):
         return v
 
 
+def _optional_ip(v: str | None) -> str | None:
+    """``v`` unchanged when it is None or an IP address; else a ValueError naming it."""
+    if v is not None:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(f'"{v}" is not an IP address') from None
+    return v
+
+
 class TraefikComponent(Component):
     """Traefik, the ingress controller."""
 
@@ -384,12 +404,7 @@ class TraefikComponent(Component):
     @field_validator("load_balancer_ip")
     @classmethod
     def _ip(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                ipaddress.ip_address(v)
-            except ValueError:
-                raise ValueError(f'"{v}" is not an IP address') from None
-        return v
+        return _optional_ip(v)
 
 
 class CertManagerComponent(Component):
@@ -754,12 +769,7 @@ class LoadBalancerConfig(_Model):
     @field_validator("router")
     @classmethod
     def _router(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                ipaddress.ip_address(v)
-            except ValueError:
-                raise ValueError(f'"{v}" is not an IP address') from None
-        return v
+        return _optional_ip(v)
 
     def router_address(self) -> _IPAddress | None:
         """The router's address: ``router``, else the first host of ``node_network``."""
@@ -946,17 +956,17 @@ class HomeportConfig(_Model):
 # Host names the platform itself serves; user apps may not take them.
 RESERVED_SUBDOMAINS = ("auth", "argocd", "traefik", "grafana")
 RESERVED_NAMESPACES = (
-    "argocd",
-    "traefik",
-    "cert-manager",
-    "cloudflare-ddns",
-    "authentik",
+    ARGOCD_NAMESPACE,
+    TRAEFIK_NAMESPACE,
+    CERT_MANAGER_NAMESPACE,
+    DDNS_NAMESPACE,
+    AUTHENTIK_NAMESPACE,
     "pangolin",
     "demo-apps",
-    "monitoring",
-    "cnpg-system",
+    MONITORING_NAMESPACE,
+    CNPG_NAMESPACE,
     "sealed-secrets",
-    "kube-system",
+    KUBE_SYSTEM,
     "kube-public",
     "kube-node-lease",
     "default",

@@ -42,15 +42,8 @@ from homeport.platform import (
     secrets,
     traefik,
 )
-from homeport.platform.base import (
-    WAVE_NAMESPACES,
-    Component,
-    NamespaceSpec,
-    Obj,
-    keep,
-    meta,
-    netpol,
-)
+from homeport.platform.base import WAVE_NAMESPACES, Component, NamespaceSpec, Obj, keep, meta
+from homeport.platform.policies import netpol
 
 OWNED_FILE = ".homeport/owned"
 SECRETS_README = """# Sealed secrets

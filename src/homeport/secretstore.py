@@ -93,9 +93,7 @@ def check_name(name: str, what: str = "name") -> str:
         UsageError: The name is not valid.
     """
     if not _NAME.match(name) or ".." in name:
-        raise UsageError(
-            f'{what}: "{name}" is not a valid Secret name: lower-case letters, digits, "-" and "."'
-        )
+        raise _invalid(what, name, 'Secret name: lower-case letters, digits, "-" and "."')
     return name
 
 
@@ -113,11 +111,14 @@ def check_namespace(namespace: str, what: str = "namespace") -> str:
         UsageError: The namespace is not valid.
     """
     if not _NAMESPACE.match(namespace):
-        raise UsageError(
-            f'{what}: "{namespace}" is not a valid namespace: lower-case letters, digits and "-", '
-            "at most 63 characters"
+        raise _invalid(
+            what, namespace, 'namespace: lower-case letters, digits and "-", at most 63 characters'
         )
     return namespace
+
+
+def _invalid(what: str, value: str, rule: str) -> UsageError:
+    return UsageError(f'{what}: "{value}" is not a valid {rule}')
 
 
 def check_data_key(key: str) -> str:

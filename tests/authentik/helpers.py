@@ -10,32 +10,11 @@ from typing import Any
 
 import yaml
 
+from configs import BASE, NO_SSO, config
 from homeport import yamlio
-from homeport.config import HomeportConfig, parse_config
 from homeport.gitops import RenderedTree, render_tree
 
-BASE = """\
-domain: example.com
-email: admin@example.com
-git:
-  url: https://github.com/example/homelab.git
-"""
-
-# Authentik off, and nothing left asking for sso.
-NO_SSO = """\
-components:
-  authentik:
-    enabled: false
-  argocd:
-    auth: public
-  monitoring:
-    auth: public
-"""
-
-
-def config(extra: str = "") -> HomeportConfig:
-    """A config: the minimal base plus extra top-level YAML."""
-    return parse_config(BASE + extra, "test.yaml")
+__all__ = ["BASE", "NO_SSO", "config", "objects", "render"]
 
 
 def objects(tree: RenderedTree) -> list[tuple[str, dict[str, Any]]]:

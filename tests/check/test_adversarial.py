@@ -6,19 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from configs import base_yaml
 from homeport import sealing, secretstore
 from homeport.check import check_tree
-from homeport.check.core import _glob_match
+from homeport.check.argoapp import glob_match
 from homeport.config import HomeportConfig, parse_config
 from homeport.gitops import render_tree
 
 from .trees import seal_required as _seal_required
 
-CONFIG = """\
-domain: example.com
-email: admin@example.com
-git:
-  url: https://github.com/me/lab.git
+CONFIG = (
+    base_yaml(git_url="https://github.com/me/lab.git")
+    + """\
 components:
   ddns:
     enabled: false
@@ -28,6 +27,7 @@ apps:
     port: 8080
     host: a.b.example.com
 """
+)
 CERT = "components/cert-manager-config/certificate-wildcard.yaml"
 ROUTE = "components/app-deep/ingressroute-deep.yaml"
 DEPLOY = "components/app-deep/deployment-deep.yaml"
@@ -102,9 +102,9 @@ def test_malformed_quantity_is_a_schema_error(cfg: HomeportConfig, tmp_path: Pat
 
 def test_argocd_directory_globs() -> None:
     # Argo CD (gobwas glob, no separators): `*` crosses `/`, `{a,b}` alternates.
-    assert _glob_match("{authentik/*,default/*}", "authentik/x.yaml")
-    assert _glob_match("{authentik/*,default/*}", "default/sub/x.yaml")
-    assert not _glob_match("{authentik/*,default/*}", "cloudflare-ddns/x.yaml")
-    assert not _glob_match("{authentik/*}", "authentik-x/x.yaml")
-    assert _glob_match("*.yaml", "a/b.yaml") and not _glob_match("*.yaml", "a/b.json")
-    assert _glob_match("[!x]?.yaml", "ab.yaml") and not _glob_match("[!x]?.yaml", "xb.yaml")
+    assert glob_match("{authentik/*,default/*}", "authentik/x.yaml")
+    assert glob_match("{authentik/*,default/*}", "default/sub/x.yaml")
+    assert not glob_match("{authentik/*,default/*}", "cloudflare-ddns/x.yaml")
+    assert not glob_match("{authentik/*}", "authentik-x/x.yaml")
+    assert glob_match("*.yaml", "a/b.yaml") and not glob_match("*.yaml", "a/b.json")
+    assert glob_match("[!x]?.yaml", "ab.yaml") and not glob_match("[!x]?.yaml", "xb.yaml")

@@ -14,15 +14,14 @@ from typing import Any
 
 import pytest
 
+from configs import base_yaml
 from homeport.check import check_tree
 from homeport.config import parse_config
 from homeport.gitops import render_tree, write_tree
 
-BASE = """domain: home.example.org
-email: me@example.org
-git:
-  url: {url}
-"""
+
+def _base(url: str) -> str:
+    return base_yaml(domain="home.example.org", email="me@example.org", git_url=url)
 
 
 def _render(tmp_path: Path, text: str) -> tuple[Path, list[tuple[str, dict[str, Any]]]]:
@@ -62,7 +61,7 @@ def test_parse_url(url: str, host: str, port: int) -> None:
 
 
 def test_lan_git_server_by_address_is_allowed_and_checked(tmp_path: Path) -> None:
-    out, objs = _render(tmp_path, BASE.format(url="http://192.168.1.10:3000/me/lab.git"))
+    out, objs = _render(tmp_path, _base("http://192.168.1.10:3000/me/lab.git"))
     pol = _policy(objs, "argocd", "allow-git")
     assert pol is not None
     assert pol["spec"]["egress"] == [
@@ -76,14 +75,14 @@ def test_lan_git_server_by_address_is_allowed_and_checked(tmp_path: Path) -> Non
 
 def test_lan_git_server_by_name_needs_the_network(tmp_path: Path) -> None:
     url = "ssh://git@gitea.lan:2222/me/lab.git"
-    out, objs = _render(tmp_path, BASE.format(url=url))
+    out, objs = _render(tmp_path, _base(url))
     found = _p013(out)
     # One finding for the repository, not one per Application.
     assert len(found) == 1, found
     assert '"gitea.lan" port 2222' in found[0] and "network.lan" in found[0]
     assert _policy(objs, "argocd", "allow-git") is None
     # Naming the network fixes it.
-    text = BASE.format(url=url) + "network:\n  lan: [192.168.1.0/24]\n"
+    text = _base(url) + "network:\n  lan: [192.168.1.0/24]\n"
     out, objs = _render(tmp_path / "fixed", text)
     pol = _policy(objs, "argocd", "allow-git")
     assert pol is not None
@@ -93,7 +92,7 @@ def test_lan_git_server_by_name_needs_the_network(tmp_path: Path) -> None:
 
 def test_in_cluster_git_server(tmp_path: Path) -> None:
     url = "http://gitea-http.gitea.svc.cluster.local:3000/me/lab.git"
-    out, objs = _render(tmp_path, BASE.format(url=url))
+    out, objs = _render(tmp_path, _base(url))
     pol = _policy(objs, "argocd", "allow-git")
     assert pol is not None
     peer = pol["spec"]["egress"][0]["to"][0]
@@ -103,10 +102,10 @@ def test_in_cluster_git_server(tmp_path: Path) -> None:
 
 def test_resolve_at_render_time_only_when_asked(tmp_path: Path) -> None:
     url = "http://localhost:3000/me/lab.git"
-    out, objs = _render(tmp_path, BASE.format(url=url))
+    out, objs = _render(tmp_path, _base(url))
     assert _policy(objs, "argocd", "allow-git") is None  # not resolved unless asked
     assert len(_p013(out)) == 1  # a one-label name lives on the LAN: blocked
-    text = BASE.format(url=url) + "network:\n  resolve: true\n"
+    text = _base(url) + "network:\n  resolve: true\n"
     out, objs = _render(tmp_path / "resolved", text)
     pol = _policy(objs, "argocd", "allow-git")
     assert pol is not None
@@ -117,13 +116,13 @@ def test_resolve_at_render_time_only_when_asked(tmp_path: Path) -> None:
 
 def test_public_git_server_adds_nothing(tmp_path: Path) -> None:
     """Negative control: the internet allow already covers github.com on any port."""
-    out, objs = _render(tmp_path, BASE.format(url="git@github.com:me/lab.git"))
+    out, objs = _render(tmp_path, _base("git@github.com:me/lab.git"))
     assert _policy(objs, "argocd", "allow-git") is None
     assert _p013(out) == []
 
 
 def test_ddns_ping_url_on_the_lan(tmp_path: Path) -> None:
-    text = BASE.format(url="https://github.com/me/lab.git") + (
+    text = _base("https://github.com/me/lab.git") + (
         "components:\n  ddns:\n    uptime_kuma_url: http://kuma.lan:3001/api/push/x\n"
     )
     out, _ = _render(tmp_path, text)
@@ -138,7 +137,7 @@ def test_ddns_ping_url_on_the_lan(tmp_path: Path) -> None:
 
 def test_ddns_public_ping_on_port_80(tmp_path: Path) -> None:
     """The DDNS namespace reaches the internet on 443 only: a plain-http ping needs port 80."""
-    text = BASE.format(url="https://github.com/me/lab.git") + (
+    text = _base("https://github.com/me/lab.git") + (
         "components:\n  ddns:\n    uptime_kuma_url: http://status.example.net/api/push/x\n"
     )
     out, objs = _render(tmp_path, text)
@@ -149,7 +148,7 @@ def test_ddns_public_ping_on_port_80(tmp_path: Path) -> None:
 
 
 def test_lan_nameserver_for_dns01(tmp_path: Path) -> None:
-    text = BASE.format(url="https://github.com/me/lab.git") + (
+    text = _base("https://github.com/me/lab.git") + (
         "components:\n  cert_manager:\n    nameservers: ['192.168.1.1:53']\n"
     )
     _, objs = _render(tmp_path, text)
@@ -167,5 +166,5 @@ def test_bad_network_is_one_clear_error() -> None:
     from homeport.errors import ConfigError
 
     with pytest.raises(ConfigError) as exc:
-        parse_config(BASE.format(url="https://github.com/me/lab.git") + "network:\n  lan: [lan]\n")
+        parse_config(_base("https://github.com/me/lab.git") + "network:\n  lan: [lan]\n")
     assert "network.lan" in str(exc.value)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from homeport.check import check_tree, core, loader
+from homeport.check import check_tree, engine, loader
 from homeport.config import load_config
 from homeport.gitops import render_tree
 
@@ -33,6 +33,6 @@ def test_forked_paths_report_the_same(tmp_path: Path, monkeypatch: pytest.Monkey
     tree = _tree(tmp_path / "t")
     serial = check_tree(tree).dumps()
     monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 0)
-    monkeypatch.setattr(core, "PARALLEL_MIN_OBJECTS", 0)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_OBJECTS", 0)
     assert check_tree(tree).dumps() == serial
     assert '"HP-S001"' in serial and '"HP-S002"' in serial

@@ -8,8 +8,8 @@ import pyrage
 
 from homeport.cluster import backup as bk
 from homeport.cluster.apply import apply_objects
-from homeport.cluster.automation import NAME, backup_objects
 from homeport.cluster.kube import Kube, connect
+from homeport.platform.backupjob import NAME, backup_objects
 
 from .apiserver import ApiServer
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from homeport.check.core import expand_charts
+from homeport.check.engine import expand_charts
 from homeport.cluster.apply import apply_objects, load_manifest_text, pinned_crds
 from homeport.cluster.kube import Kube, connect
 from homeport.config import load_config

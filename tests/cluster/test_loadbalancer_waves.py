@@ -27,6 +27,7 @@ from typing import Any
 
 from lupa import LuaRuntime
 
+from configs import base_yaml
 from homeport import yamlio
 from homeport.cluster.kube import Kube
 from homeport.config import parse_config
@@ -36,12 +37,7 @@ from homeport.platform.argocd import APPLICATION_HEALTH_LUA
 from .apiserver import binary
 
 SHARED = Path(os.environ.get("HOMEPORT_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-BASE = """\
-domain: example.org
-email: admin@example.org
-git:
-  url: https://github.com/example/homelab.git
-"""
+BASE = base_yaml(domain="example.org", email="admin@example.org")
 _ORDER = ["Healthy", "Suspended", "Progressing", "Missing", "Degraded", "Unknown"]
 
 

@@ -10,17 +10,16 @@ from typing import Any
 import jsonschema
 import pytest
 
+from configs import config
 from homeport import yamlio
-from homeport.config import HomeportConfig, parse_config
+from homeport.config import HomeportConfig
 from homeport.ddns.options import STATUS_CONFIGMAP
 from homeport.platform import ddns
 from homeport.platform.base import WAVE_SERVICES
 
-BASE = "domain: example.com\nemail: admin@example.com\ngit:\n  url: https://github.com/x/y.git\n"
-
 
 def cfg(extra: str = "") -> HomeportConfig:
-    return parse_config(BASE + extra)
+    return config(extra, file="homeport.yaml", git_url="https://github.com/x/y.git")
 
 
 def objects(c: HomeportConfig) -> dict[str, dict[str, Any]]:

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from configs import base_yaml
 from homeport.config import parse_config
 from homeport.ddns.options import RawOptions, parse_listen, read_token, record_fqdn, resolve
 from homeport.ddns.reconcile import RecordState
 from homeport.ddns.status import STATUS_KEY, encode, status_document
 from homeport.errors import UsageError
 
-BASE = "domain: example.com\nemail: admin@example.com\ngit:\n  url: https://github.com/x/y.git\n"
+BASE = base_yaml(git_url="https://github.com/x/y.git")
 
 
 def test_record_names() -> None:

@@ -2,8 +2,8 @@
 
 promtool is built from the Prometheus Go module of the pinned release by
 ``scripts/build-tools.sh`` into ``$HOMEPORT_TOOLS/bin`` (default
-``~/.cache/homeport-tools/bin``). When it is missing or stale the session builds it; if
-that fails the tests fail (never skip).
+``~/.cache/homeport-tools/bin``). When it is missing or stale the tests fail (never skip)
+and say to run that script: toolchain work belongs there, not in a fixture.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from configs import BASE, config
 from homeport import yamlio
-from homeport.config import HomeportConfig, parse_config
 from homeport.gitops import RenderedTree, render_tree
 from homeport.platform.base import Obj
 from homeport.versions import PROMETHEUS_VERSION
@@ -23,11 +23,7 @@ from homeport.versions import PROMETHEUS_VERSION
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL_TESTS = Path(__file__).parent / "promtool"
 
-BASE_CONFIG = """
-domain: example.com
-email: admin@example.com
-git: {url: "https://github.com/example/homelab.git"}
-"""
+BASE_CONFIG = BASE
 
 
 # Scheduled platform backups, so their alerts are in the tree too.
@@ -60,24 +56,13 @@ def promtool() -> Path:
         return exe.is_file() and stamp.is_file() and stamp.read_text().strip() == want
 
     if not current():
-        proc = subprocess.run(
-            [str(ROOT / "scripts" / "build-tools.sh")],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
+        pytest.fail(
+            f"promtool {want} is missing or stale in {exe.parent}: run scripts/build-tools.sh"
         )
-        if proc.returncode != 0 or not current():
-            pytest.fail(
-                f"promtool {want} is missing and scripts/build-tools.sh could not build it:\n"
-                + proc.stderr[-2000:]
-            )
     return exe
 
 
-def config(extra: str = "") -> HomeportConfig:
-    """A config from the base plus extra YAML lines."""
-    return parse_config(BASE_CONFIG + extra, "test.yaml")
+__all__ = ["BACKUP_CONFIG", "BASE_CONFIG", "config"]
 
 
 def rule_objects(tree: RenderedTree) -> list[tuple[str, Obj]]:

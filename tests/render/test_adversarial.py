@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from configs import base_yaml
 from homeport import yamlio
 from homeport.config import parse_config
 from homeport.gitops import render_tree
 
-BASE = """\
-domain: example.com
-email: admin@example.com
-git:
-  url: https://github.com/me/lab.git
-"""
+BASE = base_yaml(git_url="https://github.com/me/lab.git")
 
 
 def _obj(files: dict[str, str], path: str) -> Any:

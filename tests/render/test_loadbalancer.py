@@ -18,6 +18,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from configs import base_yaml
 from homeport import sealing, yamlio
 from homeport.cli import main
 from homeport.config import load_config, parse_config
@@ -31,13 +32,7 @@ SHARED = Path(os.environ.get("HOMEPORT_SHARED", ROOT.parent / "shared"))
 CRDS = SHARED / "crds" / "metallb-v0.16.1"
 CHART = SHARED / "charts" / "metallb-0.16.1"
 
-BASE = """\
-domain: example.org
-email: admin@example.org
-git:
-  url: https://github.com/example/homelab.git
-  path: clusters/home
-"""
+BASE = base_yaml(domain="example.org", email="admin@example.org", git_path="clusters/home")
 CHOICES = {
     "servicelb": "load_balancer:\n  type: servicelb\n",
     "cloud": "load_balancer:\n  type: cloud\n",

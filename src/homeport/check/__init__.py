@@ -4,7 +4,7 @@ Schemas (Kubernetes OpenAPI and CRDs, strict), references between objects, and p
 rules, each finding with a rule ID, a file and a line. See ``docs/check.md``.
 """
 
-from homeport.check.core import check_tree
+from homeport.check.engine import check_tree
 from homeport.check.model import RULES, CheckReport, Finding, ObjectRef, Rule
 
 __all__ = ["RULES", "CheckReport", "Finding", "ObjectRef", "Rule", "check_tree"]

@@ -17,6 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeport.versions import CHART_SCHEMA_FOLDERS, CHARTS, CRD_FOLDERS
+from homeport.wellknown import (
+    ARGOCD_GROUP,
+    ARGOCD_NAMESPACE,
+    CERT_MANAGER_GROUP,
+    CNPG_GROUP,
+    METALLB_GROUP,
+    PROMETHEUS_GROUP,
+    SEALED_SECRETS_GROUP,
+    TRAEFIK_GROUP,
+)
 
 
 @dataclass(frozen=True)
@@ -59,13 +69,13 @@ class ChartInstalls:
 # tests/check/test_charts.py::test_offline_table_agrees_with_the_expanded_chart.
 CHART_TABLE: dict[str, ChartInstalls] = {
     "traefik": ChartInstalls(
-        frozenset({"traefik.io", "hub.traefik.io"}),
+        frozenset({TRAEFIK_GROUP, "hub.traefik.io"}),
         ("{release}", "{release}-metrics"),
         (),
         "traefik",
     ),
     "cert-manager": ChartInstalls(
-        frozenset({"cert-manager.io", "acme.cert-manager.io"}),
+        frozenset({CERT_MANAGER_GROUP, "acme.cert-manager.io"}),
         ("{release}", "{release}-webhook", "{release}-cainjector"),
         (),
         "cert-manager",
@@ -73,10 +83,13 @@ CHART_TABLE: dict[str, ChartInstalls] = {
         crds_toggle=("crds.enabled", False),
     ),
     "sealed-secrets": ChartInstalls(
-        frozenset({"bitnami.com"}), ("{fullname}", "{fullname}-metrics"), (), "sealed-secrets"
+        frozenset({SEALED_SECRETS_GROUP}),
+        ("{fullname}", "{fullname}-metrics"),
+        (),
+        "sealed-secrets",
     ),
     "cloudnative-pg": ChartInstalls(
-        frozenset({"postgresql.cnpg.io"}),
+        frozenset({CNPG_GROUP}),
         ("cnpg-webhook-service",),
         (),
         "cloudnative-pg",
@@ -84,7 +97,7 @@ CHART_TABLE: dict[str, ChartInstalls] = {
         crds_toggle=("crds.create", True),
     ),
     "kube-prometheus-stack": ChartInstalls(
-        frozenset({"monitoring.coreos.com"}),
+        frozenset({PROMETHEUS_GROUP}),
         (
             "{release}-grafana",
             "{release}-kube-prom-prometheus",
@@ -99,10 +112,10 @@ CHART_TABLE: dict[str, ChartInstalls] = {
         runtime_services=("prometheus-operated", "alertmanager-operated"),
     ),
     "prometheus-operator-crds": ChartInstalls(
-        frozenset({"monitoring.coreos.com"}), (), (), "prometheus-operator"
+        frozenset({PROMETHEUS_GROUP}), (), (), "prometheus-operator"
     ),
     "metallb": ChartInstalls(
-        frozenset({"metallb.io"}),
+        frozenset({METALLB_GROUP}),
         ("metallb-webhook-service",),
         ("metallb-webhook-cert",),
         "metallb",
@@ -118,8 +131,8 @@ CHART_TABLE: dict[str, ChartInstalls] = {
 }
 
 # Installed at bootstrap, before the root Application syncs anything.
-BOOTSTRAP_CRD_GROUPS = frozenset({"argoproj.io"})
-BOOTSTRAP_NAMESPACE = "argocd"
+BOOTSTRAP_CRD_GROUPS = frozenset({ARGOCD_GROUP})
+BOOTSTRAP_NAMESPACE = ARGOCD_NAMESPACE
 BOOTSTRAP_SERVICES = (
     "argocd-server",
     "argocd-repo-server",
@@ -130,9 +143,6 @@ BOOTSTRAP_SERVICES = (
     "argocd-server-metrics",
 )
 BOOTSTRAP_SECRETS = ("argocd-secret", "argocd-initial-admin-secret")
-
-# Namespaces every cluster has.
-BUILTIN_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 
 def chart_installs(chart: str) -> ChartInstalls | None:
@@ -156,12 +166,12 @@ def operator_secrets(kind: str, group: str, obj: dict[str, Any]) -> list[str]:
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     name = str((obj.get("metadata") or {}).get("name", ""))
     assert isinstance(spec, dict)
-    if group == "cert-manager.io" and kind == "Certificate" and spec.get("secretName"):
+    if group == CERT_MANAGER_GROUP and kind == "Certificate" and spec.get("secretName"):
         return [str(spec["secretName"])]
-    if group == "bitnami.com" and kind == "SealedSecret":
+    if group == SEALED_SECRETS_GROUP and kind == "SealedSecret":
         tmpl = ((spec.get("template") or {}).get("metadata") or {}).get("name")
         return [str(tmpl or name)]
-    if group == "postgresql.cnpg.io" and kind == "Cluster":
+    if group == CNPG_GROUP and kind == "Cluster":
         return [f"{name}-{s}" for s in ("app", "superuser", "ca", "server", "replication")]
     return []
 
@@ -169,20 +179,19 @@ def operator_secrets(kind: str, group: str, obj: dict[str, Any]) -> list[str]:
 def operator_services(kind: str, group: str, obj: dict[str, Any]) -> list[str]:
     """Services an operator creates for one custom resource."""
     name = str((obj.get("metadata") or {}).get("name", ""))
-    if group == "monitoring.coreos.com" and kind == "Prometheus":
+    if group == PROMETHEUS_GROUP and kind == "Prometheus":
         return ["prometheus-operated"]
-    if group == "monitoring.coreos.com" and kind == "Alertmanager":
+    if group == PROMETHEUS_GROUP and kind == "Alertmanager":
         return ["alertmanager-operated"]
-    if group == "postgresql.cnpg.io" and kind == "Cluster":
+    if group == CNPG_GROUP and kind == "Cluster":
         return [f"{name}-rw", f"{name}-ro", f"{name}-r"]
-    if group == "postgresql.cnpg.io" and kind == "Pooler":
+    if group == CNPG_GROUP and kind == "Pooler":
         return [name]
     return []
 
 
 __all__ = [
     "BOOTSTRAP_CRD_GROUPS",
-    "BUILTIN_NAMESPACES",
     "CHART_TABLE",
     "CRD_FOLDERS",
     "ChartInstalls",

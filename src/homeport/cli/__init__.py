@@ -1,13 +1,20 @@
 """The ``homeport`` command line: parse, call, print. One module per verb.
 
-Start-up is kept to what the command needs: ``homeport --version`` and ``homeport --help``
-are answered here from static tables without importing Typer or Rich (they run from
-pre-commit hooks and shell prompts); any other command builds the Typer application in
-:mod:`homeport.cli._app` with only the module of the verb being run.
+Start-up is kept to what the command needs: ``homeport --version``, ``homeport --help``
+and shell completion of a verb are answered here from static tables without importing
+Typer or Rich (they run from pre-commit hooks and shell prompts); any other command
+builds the Typer application in :mod:`homeport.cli._app` with only the module of the verb
+being run.
+
+Shell completion speaks Typer's protocol: ``eval "$(_HOMEPORT_COMPLETE=source_bash
+homeport)"`` (or ``source_zsh``, ``source_fish``) installs it; the shell then runs
+``homeport`` with ``_HOMEPORT_COMPLETE=complete_<shell>`` and the words typed so far.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from typing import Any
 
@@ -82,6 +89,76 @@ def help_text() -> str:
     return "\n".join(lines) + "\n"
 
 
+COMPLETE_VAR = "_HOMEPORT_COMPLETE"
+
+
+def completion_words(instruction: str) -> tuple[list[str], str] | None:
+    """The words before the cursor and the word being completed, as Typer's shells pass them.
+
+    Args:
+        instruction: The value of ``_HOMEPORT_COMPLETE`` (``complete_bash`` ...).
+
+    Returns:
+        (arguments after the program name, incomplete word), or None for an instruction
+        or a command line (an open quote) this fast path leaves to Typer.
+    """
+    try:
+        if instruction == "complete_bash":
+            words = shlex.split(os.environ.get("COMP_WORDS", ""))
+            cword = int(os.environ.get("COMP_CWORD", "0"))
+            return words[1:cword], words[cword] if cword < len(words) else ""
+        if instruction in ("complete_zsh", "complete_fish"):
+            line = os.environ.get("_TYPER_COMPLETE_ARGS", "")
+            args = shlex.split(line)[1:]
+            if args and not line.endswith(" "):
+                return args[:-1], args[-1]
+            return args, ""
+    except ValueError:
+        return None
+    return None
+
+
+def _zsh_escape(s: str) -> str:
+    return (
+        s.replace('"', '""')
+        .replace("'", "''")
+        .replace("$", "\\$")
+        .replace("`", "\\`")
+        .replace(":", r"\\:")
+    )
+
+
+def complete_verb(instruction: str) -> tuple[str, int] | None:
+    """Complete the verb (the first word) without the CLI framework.
+
+    Args:
+        instruction: The value of ``_HOMEPORT_COMPLETE``.
+
+    Returns:
+        (what to print, exit code), or None when the cursor is not on the verb (Typer
+        completes options and a verb's arguments).
+    """
+    got = completion_words(instruction)
+    if got is None:
+        return None
+    args, incomplete = got
+    if [a for a in args if a != "--debug"] or incomplete.startswith("-"):
+        return None
+    verbs = [(v, summary) for v, (_, summary) in VERBS.items() if v.startswith(incomplete)]
+    if instruction == "complete_bash":
+        return "\n".join(v for v, _ in verbs) + "\n", 0
+    if instruction == "complete_zsh":
+        if not verbs:
+            return "_files\n", 0
+        items = "\n".join(f'"{_zsh_escape(v)}":"{_zsh_escape(s)}"' for v, s in verbs)
+        return f"_arguments '*: :(({items}))'\n", 0
+    action = os.environ.get("_TYPER_COMPLETE_FISH_ACTION", "")
+    if action == "is-args":
+        return "", 0 if verbs else 1
+    lines = "\n".join(f"{v}\t{s}" for v, s in verbs)
+    return (lines + "\n" if action == "get-args" and verbs else "\n"), 0
+
+
 def __getattr__(name: str) -> Any:
     # `from homeport.cli import app` (tests, embedding) gets the full CLI.
     if name == "app":
@@ -105,6 +182,15 @@ def main(argv: list[str] | None = None) -> None:
     if args in (["--help"], ["-h"]):
         sys.stdout.write(help_text())
         return
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:
+        done = complete_verb(instruction)
+        if done is not None:
+            sys.stdout.write(done[0])
+            sys.exit(done[1])
+        words = completion_words(instruction)
+        # Options and arguments of a verb: Typer completes them with that verb's module only.
+        args = words[0][:1] if words and words[0][:1] != ["--debug"] else args
     from homeport.cli._app import run
 
     run(args)

@@ -7,13 +7,14 @@ pay for the cluster client or the validator); help for an unknown verb imports t
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Annotated
 
 import typer
 
 from homeport import __version__
-from homeport.cli import VERBS, _common
+from homeport.cli import COMPLETE_VAR, VERBS, _common
 from homeport.errors import HomeportError
 
 
@@ -76,6 +77,12 @@ def run(args: list[str]) -> None:
         args: Command-line arguments.
     """
     cli = build_app(_verb(args))
+    if os.environ.get(COMPLETE_VAR):
+        # Typer registers its shells only with add_completion (which adds root options);
+        # typer.completion calls the same function but does not re-export it.
+        from typer._completion_classes import completion_init
+
+        completion_init()
     # Typer handles usage errors itself (exit 2); homeport's own errors arrive here.
     try:
         cli(args, prog_name="homeport")

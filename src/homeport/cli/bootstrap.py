@@ -32,6 +32,9 @@ KubeconfigOpt = Annotated[
     Path | None,
     typer.Option("--kubeconfig", help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."),
 ]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Validate every object on the server; change nothing.")
+]
 ArgoManifestOpt = Annotated[
     str | None,
     typer.Option(
@@ -66,9 +69,7 @@ def bootstrap_cmd(
     config: ConfigOpt = Path("homeport.yaml"),
     context: ContextOpt = None,
     kubeconfig: KubeconfigOpt = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Validate every object on the server; change nothing.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow Applications until all are Synced and Healthy.")
     ] = False,

@@ -14,7 +14,7 @@ import typer
 from homeport.cli import _common
 from homeport.ddns import logs
 from homeport.ddns.controller import Controller, CycleResult, DdnsFailed, make_publisher, serve
-from homeport.ddns.options import DdnsOptions, RawOptions, read_token, resolve
+from homeport.ddns.options import STATUS_CONFIGMAP, DdnsOptions, RawOptions, read_token, resolve
 
 ddns_app = typer.Typer(
     name="ddns",
@@ -27,6 +27,11 @@ def _env(name: str) -> str:
     return f"HOMEPORT_DDNS_{name}"
 
 
+def _opt(flag: str, help: str, env: str) -> Any:
+    """An option that ``HOMEPORT_DDNS_<env>`` also sets (how the Deployment configures run)."""
+    return typer.Option(flag, help=help, envvar=_env(env))
+
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -36,17 +41,14 @@ ConfigOpt = Annotated[
         envvar=_env("CONFIG"),
     ),
 ]
-ZoneOpt = Annotated[
-    str | None,
-    typer.Option("--zone", help="Cloudflare zone, e.g. example.com.", envvar=_env("ZONE")),
-]
+ZoneOpt = Annotated[str | None, _opt("--zone", "Cloudflare zone, e.g. example.com.", "ZONE")]
 ZoneIdOpt = Annotated[
     str | None,
-    typer.Option(
+    _opt(
         "--zone-id",
-        help="The zone's ID (Overview page); skips the zone lookup, so the token needs no "
+        "The zone's ID (Overview page); skips the zone lookup, so the token needs no "
         "Zone.Zone read.",
-        envvar=_env("ZONE_ID"),
+        "ZONE_ID",
     ),
 ]
 RecordOpt = Annotated[
@@ -57,40 +59,25 @@ RecordOpt = Annotated[
         envvar=_env("RECORD"),
     ),
 ]
-Ipv4Opt = Annotated[
-    bool | None, typer.Option("--ipv4/--no-ipv4", help="Manage A records.", envvar=_env("IPV4"))
-]
-Ipv6Opt = Annotated[
-    bool | None, typer.Option("--ipv6/--no-ipv6", help="Manage AAAA records.", envvar=_env("IPV6"))
-]
+Ipv4Opt = Annotated[bool | None, _opt("--ipv4/--no-ipv4", "Manage A records.", "IPV4")]
+Ipv6Opt = Annotated[bool | None, _opt("--ipv6/--no-ipv6", "Manage AAAA records.", "IPV6")]
 ProxiedOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--proxied/--no-proxied", help="Proxy through Cloudflare.", envvar=_env("PROXIED")
-    ),
+    bool | None, _opt("--proxied/--no-proxied", "Proxy through Cloudflare.", "PROXIED")
 ]
-TtlOpt = Annotated[
-    int | None, typer.Option("--ttl", help="TTL in seconds; 1 = automatic.", envvar=_env("TTL"))
-]
+TtlOpt = Annotated[int | None, _opt("--ttl", "TTL in seconds; 1 = automatic.", "TTL")]
 IntervalOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--interval", help="Time between cycles of run, e.g. 5m.", envvar=_env("INTERVAL")
-    ),
+    str | None, _opt("--interval", "Time between cycles of run, e.g. 5m.", "INTERVAL")
 ]
 ProviderOpt = Annotated[
     list[str] | None,
-    typer.Option(
+    _opt(
         "--ip-provider",
-        help="Address detector (repeatable, in order): cloudflare.trace, cloudflare.doh, ipify, "
+        "Address detector (repeatable, in order): cloudflare.trace, cloudflare.doh, ipify, "
         "url:<URL>, static:<IP>.",
-        envvar=_env("IP_PROVIDER"),
+        "IP_PROVIDER",
     ),
 ]
-ApiUrlOpt = Annotated[
-    str | None,
-    typer.Option("--api-url", help="Cloudflare API base URL.", envvar=_env("API_URL")),
-]
+ApiUrlOpt = Annotated[str | None, _opt("--api-url", "Cloudflare API base URL.", "API_URL")]
 OwnerOpt = Annotated[
     str | None,
     typer.Option(
@@ -100,50 +87,31 @@ OwnerOpt = Annotated[
     ),
 ]
 ListenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--listen", help="HOST:PORT of /metrics, /healthz, /readyz (run).", envvar=_env("LISTEN")
-    ),
+    str | None, _opt("--listen", "HOST:PORT of /metrics, /healthz, /readyz (run).", "LISTEN")
 ]
 HealthchecksOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--healthchecks-url", help="healthchecks.io ping URL.", envvar=_env("HEALTHCHECKS_URL")
-    ),
+    str | None, _opt("--healthchecks-url", "healthchecks.io ping URL.", "HEALTHCHECKS_URL")
 ]
 KumaOpt = Annotated[
-    str | None,
-    typer.Option("--uptime-kuma-url", help="Uptime Kuma push URL.", envvar=_env("UPTIME_KUMA_URL")),
+    str | None, _opt("--uptime-kuma-url", "Uptime Kuma push URL.", "UPTIME_KUMA_URL")
 ]
 StatusCmOpt = Annotated[
     str | None,
-    typer.Option(
+    _opt(
         "--status-configmap",
-        help="Publish the status to this ConfigMap (default in a cluster: homeport-ddns-status).",
-        envvar=_env("STATUS_CONFIGMAP"),
+        f"Publish the status to this ConfigMap (default in a cluster: {STATUS_CONFIGMAP}).",
+        "STATUS_CONFIGMAP",
     ),
 ]
 StatusNsOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--status-namespace",
-        help="Namespace of the status ConfigMap.",
-        envvar=_env("STATUS_NAMESPACE"),
-    ),
+    str | None, _opt("--status-namespace", "Namespace of the status ConfigMap.", "STATUS_NAMESPACE")
 ]
 TimeoutOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--timeout", help="Per-request timeout in seconds (default 10).", envvar=_env("TIMEOUT")
-    ),
+    float | None, _opt("--timeout", "Per-request timeout in seconds (default 10).", "TIMEOUT")
 ]
 TokenFileOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--token-file",
-        help="File holding the API token (else CLOUDFLARE_API_TOKEN).",
-        envvar=_env("TOKEN_FILE"),
-    ),
+    _opt("--token-file", "File holding the API token (else CLOUDFLARE_API_TOKEN).", "TOKEN_FILE"),
 ]
 
 
@@ -200,7 +168,7 @@ def once(
     token_file: TokenFileOpt = None,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Detect and plan, write nothing.", envvar=_env("DRY_RUN")),
+        _opt("--dry-run", "Detect and plan, write nothing.", "DRY_RUN"),
     ] = False,
 ) -> None:
     """Reconcile once: exit 0 when DNS is right or was fixed, 1 when it could not be made right."""

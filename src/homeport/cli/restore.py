@@ -9,7 +9,7 @@ import typer
 
 from homeport.cli._common import out_console
 from homeport.cli.backup import PassphraseFileOpt, read_passphrase
-from homeport.cli.bootstrap import ArgoManifestOpt, ContextOpt, KubeconfigOpt
+from homeport.cli.bootstrap import ArgoManifestOpt, ContextOpt, DryRunOpt, KubeconfigOpt
 from homeport.cluster.backup import Key, open_archive, read_identities, restore
 from homeport.cluster.kube import connect
 from homeport.errors import UsageError
@@ -23,9 +23,7 @@ def restore_cmd(
         Path | None, typer.Option("--identity", "-i", help="age key file (AGE-SECRET-KEY-...).")
     ] = None,
     passphrase_file: PassphraseFileOpt = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Validate every object on the server; change nothing.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     force: Annotated[
         bool, typer.Option("--force", help="Restore into a cluster that is not empty.")
     ] = False,

@@ -45,33 +45,46 @@ from homeport.errors import ClusterError, HomeportError, UsageError
 from homeport.fsutil import atomic_write
 from homeport.platform.base import ARGOCD_NS
 from homeport.versions import ARGOCD_VERSION
+from homeport.wellknown import (
+    ARGOCD_GROUP,
+    AUTHENTIK_NAMESPACE,
+    CERT_MANAGER_GROUP,
+    CERT_MANAGER_NAMESPACE,
+    CNPG_GROUP,
+    CNPG_NAMESPACE,
+    DDNS_NAMESPACE,
+    MONITORING_NAMESPACE,
+    PROMETHEUS_GROUP,
+    SEALED_SECRETS_GROUP,
+    TRAEFIK_GROUP,
+    TRAEFIK_NAMESPACE,
+)
 
 FORMAT = "homeport-backup/1"
 MANIFEST = "manifest.json"
 # Namespaces whose Secrets are backed up; plus every namespace labelled as homeport's.
 PLATFORM_NAMESPACES = (
     ARGOCD_NS,
-    "authentik",
-    "cert-manager",
-    "cloudflare-ddns",
-    "cnpg-system",
-    "monitoring",
-    "traefik",
+    AUTHENTIK_NAMESPACE,
+    CERT_MANAGER_NAMESPACE,
+    DDNS_NAMESPACE,
+    CNPG_NAMESPACE,
+    MONITORING_NAMESPACE,
+    TRAEFIK_NAMESPACE,
 )
 MANAGED_LABEL = ("app.kubernetes.io/managed-by", "homeport")
 # API groups of the CRDs homeport pins (argo-cd, cert-manager, traefik, sealed-secrets, ...).
 CRD_GROUPS = (
     "acme.cert-manager.io",
-    "argoproj.io",
-    "bitnami.com",
-    "cert-manager.io",
-    "monitoring.coreos.com",
-    "postgresql.cnpg.io",
-    "traefik.io",
+    ARGOCD_GROUP,
+    SEALED_SECRETS_GROUP,
+    CERT_MANAGER_GROUP,
+    PROMETHEUS_GROUP,
+    CNPG_GROUP,
+    TRAEFIK_GROUP,
 )
 # Secrets the cluster makes by itself; restoring them would be wrong.
 SKIP_SECRET_TYPES = ("kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token")
-SEALED_SECRETS_GROUP = "bitnami.com"
 ROOT_APP = "root"
 
 # Sections in restore order.

@@ -39,9 +39,10 @@ from homeport.errors import ClusterError, UsageError
 from homeport.platform import argocd
 from homeport.platform.base import ARGOCD_NS
 from homeport.versions import ARGOCD_VERSION, CRD_FOLDERS, SUPPORTED_KUBERNETES
+from homeport.wellknown import SEALED_SECRETS_NAMESPACE
 
 SEALING_SECRET = "sealed-secrets-key"
-SEALING_NAMESPACE = "kube-system"
+SEALING_NAMESPACE = SEALED_SECRETS_NAMESPACE
 REPO_SECRET = "homeport-repo"
 REPO_SECRET_LABEL = "argocd.argoproj.io/secret-type"
 

@@ -27,13 +27,19 @@ from homeport.cluster.bootstrap import app_states
 from homeport.cluster.kube import Kube, Obj
 from homeport.errors import ClusterError
 from homeport.names import parse_duration
+from homeport.wellknown import (
+    AUTHENTIK_NAMESPACE,
+    CERT_MANAGER_GROUP,
+    DDNS_NAMESPACE,
+    DDNS_STATUS_CONFIGMAP,
+    TRAEFIK_NAMESPACE,
+)
 
 Level = Literal["ok", "warning", "error"]
 _RANK = {"ok": 0, "warning": 1, "error": 2}
 CERT_WARNING_DAYS = 14
 CERT_ERROR_DAYS = 7
-DDNS_NAMESPACE = "cloudflare-ddns"
-DDNS_CONFIGMAP = "homeport-ddns-status"
+DDNS_CONFIGMAP = DDNS_STATUS_CONFIGMAP
 DDNS_KEY = "status.json"
 DDNS_ERROR_STREAK = 3
 # cert-manager renews at renewalTime; later than this means the renewal is failing.
@@ -45,7 +51,7 @@ DDNS_STALE_INTERVALS = 2
 EXIT_OK, EXIT_ERROR, EXIT_WARNING = 0, 1, 3
 
 # (section, namespace) of platform workloads whose Deployments must be available.
-WORKLOADS = (("traefik", "traefik"), ("authentik", "authentik"))
+WORKLOADS = (("traefik", TRAEFIK_NAMESPACE), ("authentik", AUTHENTIK_NAMESPACE))
 
 
 @dataclass
@@ -197,7 +203,7 @@ def challenge_problems(kube: Kube) -> dict[tuple[str, str], list[str]]:
 def issuer_problem(kube: Kube, cert: Obj) -> str | None:
     """Why the Certificate's issuer cannot issue (its Ready condition), or ``None``."""
     ref = (cert.get("spec") or {}).get("issuerRef") or {}
-    if ref.get("group", "cert-manager.io") != "cert-manager.io" or not ref.get("name"):
+    if ref.get("group", CERT_MANAGER_GROUP) != CERT_MANAGER_GROUP or not ref.get("name"):
         return None  # an external issuer: its status has no common shape
     kind = "ClusterIssuer" if ref.get("kind") == "ClusterIssuer" else "Issuer"
     ns = None if kind == "ClusterIssuer" else cert["metadata"].get("namespace")

@@ -13,6 +13,7 @@ import idna
 from homeport.ddns.addresses import FAMILIES, Family
 from homeport.errors import UsageError
 from homeport.names import normalize_domain, parse_duration
+from homeport.wellknown import DDNS_STATUS_CONFIGMAP
 
 if TYPE_CHECKING:  # the config (pydantic) is loaded only when -c is given
     from homeport.config import HomeportConfig
@@ -22,7 +23,7 @@ DEFAULT_OWNER_COMMENT = "managed-by: homeport"
 DEFAULT_LISTEN = "0.0.0.0:9090"
 DEFAULT_PROVIDERS = ("cloudflare.trace", "cloudflare.doh", "ipify")
 DEFAULT_RECORDS = ("@", "*")
-STATUS_CONFIGMAP = "homeport-ddns-status"
+STATUS_CONFIGMAP = DDNS_STATUS_CONFIGMAP
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _KNOWN_PROVIDERS = ("cloudflare.trace", "cloudflare.doh", "ipify")
 _ZONE_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")

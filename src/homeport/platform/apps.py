@@ -10,18 +10,15 @@ from __future__ import annotations
 from homeport.config import App, HomeportConfig, Resources
 from homeport.platform import traefik
 from homeport.platform.base import (
-    DNS_EGRESS,
-    FROM_TRAEFIK,
-    INTERNET_EGRESS,
     WAVE_APPS,
     Component,
     NamespaceSpec,
     Obj,
     keep,
     meta,
-    netpol,
     restricted_security_context,
 )
+from homeport.platform.policies import DNS_EGRESS, FROM_TRAEFIK, INTERNET_EGRESS, netpol
 from homeport.platform.secrets import app_env_secret_name
 from homeport.versions import HELLO_IMAGE, WHOAMI_IMAGE
 

@@ -15,23 +15,25 @@ from homeport.config import HomeportConfig
 from homeport.platform import egress, traefik
 from homeport.platform.authentik import argocd_oidc_config
 from homeport.platform.base import (
-    APISERVER_EGRESS,
     ARGOCD_NS,
-    DNS_EGRESS,
-    FROM_MONITORING,
-    FROM_TRAEFIK,
-    INTERNET_EGRESS,
     WAVE_ARGOCD,
     WAVE_SSO,
     Component,
     NamespaceSpec,
     Obj,
-    from_namespace,
     meta,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    FROM_TRAEFIK,
+    INTERNET_EGRESS,
+    from_namespace,
+    metrics_policy,
     netpol,
 )
-from homeport.platform.secrets import BUILTIN_NAMESPACES
 from homeport.versions import ARGOCD_REPO, ARGOCD_VERSION
+from homeport.wellknown import BUILTIN_NAMESPACES
 
 PROJECT = "homeport"
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -298,7 +300,7 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
                 pod_selector={"matchLabels": {"app.kubernetes.io/name": "argocd-server"}},
                 ingress=[{**FROM_TRAEFIK, "ports": [{"protocol": "TCP", "port": 8080}]}],
             ),
-            netpol("allow-metrics-from-monitoring", ns, ingress=[FROM_MONITORING]),
+            metrics_policy(ns),
             # Components talk to each other (repo-server, redis, dex, controller).
             netpol(
                 "allow-same-namespace",

@@ -30,10 +30,6 @@ from homeport import yamlio
 from homeport.config import HomeportConfig
 from homeport.platform import secrets, traefik
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    FROM_MONITORING,
-    INTERNET_EGRESS,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     WAVE_SERVICES,
@@ -41,14 +37,22 @@ from homeport.platform.base import (
     Component,
     NamespaceSpec,
     Obj,
-    from_namespace,
     keep,
     meta,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    INTERNET_EGRESS,
+    from_namespace,
+    metrics_policy,
     netpol,
+    webhook_policy,
 )
 from homeport.versions import CHARTS, POSTGRES_IMAGE
+from homeport.wellknown import AUTHENTIK_NAMESPACE, CNPG_NAMESPACE, TRAEFIK_NAMESPACE
 
-NAMESPACE = "authentik"
+NAMESPACE = AUTHENTIK_NAMESPACE
 RELEASE = "authentik"
 # The chart names the server Service "<fullname>-<server.name>"; with release "authentik"
 # the fullname is just "authentik" (goauthentik/helm templates/_helpers.tpl).
@@ -58,7 +62,6 @@ SERVER_HTTP_PORT = 9000  # server.containerPorts.http (chart default)
 METRICS_PORT = 9300  # server/worker.containerPorts.metrics (chart default)
 AUTHENTIK_LABELS = {"app.kubernetes.io/name": "authentik", "app.kubernetes.io/instance": RELEASE}
 
-CNPG_NAMESPACE = "cnpg-system"
 CNPG_RELEASE = "cloudnative-pg"
 CNPG_OPERATOR_LABELS = {"app.kubernetes.io/name": "cloudnative-pg"}
 CNPG_WEBHOOK_PORT = 9443
@@ -466,7 +469,7 @@ def authentik_namespace(cfg: HomeportConfig) -> NamespaceSpec:
             pod_selector=server,
             ingress=[
                 {
-                    "from": [from_namespace("traefik")],
+                    "from": [from_namespace(TRAEFIK_NAMESPACE)],
                     "ports": [{"protocol": "TCP", "port": SERVER_HTTP_PORT}],
                 }
             ],
@@ -519,19 +522,7 @@ def authentik_namespace(cfg: HomeportConfig) -> NamespaceSpec:
         netpol(
             "allow-authentik-internet", ns, pod_selector=authentik_pods, egress=[INTERNET_EGRESS]
         ),
-        netpol(
-            "allow-metrics-from-monitoring",
-            ns,
-            ingress=[
-                {
-                    **FROM_MONITORING,
-                    "ports": [
-                        {"protocol": "TCP", "port": METRICS_PORT},
-                        {"protocol": "TCP", "port": POSTGRES_METRICS_PORT},
-                    ],
-                }
-            ],
-        ),
+        metrics_policy(ns, METRICS_PORT, POSTGRES_METRICS_PORT),
         netpol("allow-dns", ns, egress=[DNS_EGRESS]),
     ]
     if cfg.backup.s3 is not None:
@@ -556,13 +547,7 @@ def cnpg_namespace() -> NamespaceSpec:
         ns,
         "restricted",
         (
-            # Admission webhooks are called by the API server, which is not a pod.
-            netpol(
-                "allow-webhook",
-                ns,
-                pod_selector=operator,
-                ingress=[{"ports": [{"protocol": "TCP", "port": CNPG_WEBHOOK_PORT}]}],
-            ),
+            webhook_policy(ns, operator, CNPG_WEBHOOK_PORT),
             netpol(
                 "allow-operator-to-postgres",
                 ns,
@@ -586,13 +571,7 @@ def cnpg_namespace() -> NamespaceSpec:
                     }
                 ],
             ),
-            netpol(
-                "allow-metrics-from-monitoring",
-                ns,
-                ingress=[
-                    {**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": CNPG_METRICS_PORT}]}
-                ],
-            ),
+            metrics_policy(ns, CNPG_METRICS_PORT),
             netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
             netpol("allow-dns", ns, egress=[DNS_EGRESS]),
         ),

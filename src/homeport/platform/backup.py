@@ -1,6 +1,6 @@
 """Scheduled platform backups: a CronJob running ``homeport backup`` inside the cluster.
 
-The objects come from :mod:`homeport.cluster.automation` (the same code the cluster tests
+The objects come from :mod:`homeport.platform.backupjob` (the same code the cluster tests
 run against a real API server); this module places them in the tree with their namespace
 and network policy. Archives are age-encrypted to public keys from homeport.yaml, so the
 cluster can write backups it can never read.
@@ -11,18 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from homeport.cluster.automation import NAME, backup_objects
 from homeport.config import HomeportConfig
-from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    WAVE_SERVICES,
-    Component,
-    NamespaceSpec,
-    Obj,
-    meta,
-    netpol,
-)
+from homeport.platform.backupjob import NAME, backup_objects
+from homeport.platform.base import WAVE_SERVICES, Component, NamespaceSpec, Obj, meta
+from homeport.platform.policies import APISERVER_EGRESS, DNS_EGRESS, netpol
 
 NAMESPACE = NAME
 RUNBOOK_BASE = "https://github.com/homeport-dev/homeport/blob/main/docs/runbooks"
@@ -156,7 +148,7 @@ def prometheus_rule(schedule: str) -> Obj:
         "spec": {
             "groups": [
                 {
-                    "name": "homeport-backup",
+                    "name": NAME,
                     "rules": [
                         rule(
                             "HomeportBackupFailed",

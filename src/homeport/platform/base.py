@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.versions import Chart
+from homeport.wellknown import (
+    ARGOCD_NAMESPACE,
+)
 
 Obj = dict[str, Any]
 
@@ -22,7 +25,7 @@ WAVE_SERVICES = -4  # authentik, ddns
 WAVE_SSO = -3  # forward-auth middleware and protected platform routes
 WAVE_APPS = 0  # demo apps and user apps
 
-ARGOCD_NS = "argocd"
+ARGOCD_NS = ARGOCD_NAMESPACE
 
 SYNC_OPTIONS_ANNOTATION = "argocd.argoproj.io/sync-options"
 # Objects that hold data: Argo CD neither prunes them when they leave Git (an app
@@ -124,75 +127,6 @@ def meta(name: str, namespace: str | None = None, **labels: str) -> Obj:
     lab.update(labels)
     md["labels"] = dict(sorted(lab.items()))
     return md
-
-
-def netpol(
-    name: str,
-    namespace: str,
-    *,
-    pod_selector: Obj | None = None,
-    ingress: list[Obj] | None = None,
-    egress: list[Obj] | None = None,
-) -> Obj:
-    """Build a NetworkPolicy that allows the given traffic (the namespace denies the rest).
-
-    Args:
-        name: Policy name.
-        namespace: Namespace.
-        pod_selector: Pods it applies to (default: all).
-        ingress: Ingress rules; None means the policy does not touch ingress.
-        egress: Egress rules; None means the policy does not touch egress.
-
-    Returns:
-        The NetworkPolicy object.
-    """
-    types = []
-    spec: Obj = {"podSelector": pod_selector or {}}
-    if ingress is not None:
-        types.append("Ingress")
-        spec["ingress"] = ingress
-    if egress is not None:
-        types.append("Egress")
-        spec["egress"] = egress
-    spec["policyTypes"] = types
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": meta(name, namespace),
-        "spec": spec,
-    }
-
-
-def from_namespace(ns: str, pod_labels: Obj | None = None) -> Obj:
-    """A NetworkPolicy peer: pods of a namespace (by its well-known name label)."""
-    peer: Obj = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
-    if pod_labels:
-        peer["podSelector"] = {"matchLabels": pod_labels}
-    return peer
-
-
-# Common egress/ingress building blocks.
-DNS_EGRESS: Obj = {
-    "to": [from_namespace("kube-system", {"k8s-app": "kube-dns"})],
-    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-}
-# The API server is not a pod; allow its usual ports to any address.
-APISERVER_EGRESS: Obj = {
-    "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]
-}
-INTERNET_EGRESS: Obj = {
-    "to": [
-        {
-            "ipBlock": {
-                "cidr": "0.0.0.0/0",
-                "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"],
-            }
-        },
-        {"ipBlock": {"cidr": "::/0", "except": ["fc00::/7", "fe80::/10"]}},
-    ]
-}
-FROM_TRAEFIK: Obj = {"from": [from_namespace("traefik")]}
-FROM_MONITORING: Obj = {"from": [from_namespace("monitoring")]}
 
 
 def restricted_security_context(uid: int = 65532) -> tuple[Obj, Obj]:

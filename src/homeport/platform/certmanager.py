@@ -10,22 +10,26 @@ from __future__ import annotations
 from homeport.config import HomeportConfig
 from homeport.platform import egress, traefik
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    FROM_MONITORING,
-    INTERNET_EGRESS,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     Component,
     NamespaceSpec,
     Obj,
     meta,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    INTERNET_EGRESS,
+    metrics_policy,
     netpol,
+    webhook_policy,
 )
 from homeport.platform.secrets import CERT_MANAGER_TOKEN, CLOUDFLARE_TOKEN_KEY
 from homeport.versions import CHARTS
+from homeport.wellknown import CERT_MANAGER_GROUP, CERT_MANAGER_NAMESPACE
 
-NAMESPACE = "cert-manager"
+NAMESPACE = CERT_MANAGER_NAMESPACE
 WEBHOOK_PORT = 10250
 METRICS_PORT = 9402
 ACME_SERVERS = {
@@ -131,7 +135,7 @@ def certificate(cfg: HomeportConfig) -> Obj:
             "commonName": cfg.domain,
             "dnsNames": [cfg.domain, f"*.{cfg.domain}", *deep_hosts(cfg)],
             "issuerRef": {
-                "group": "cert-manager.io",
+                "group": CERT_MANAGER_GROUP,
                 "kind": "ClusterIssuer",
                 "name": issuer_name(cfg.acme.environment),
             },
@@ -148,18 +152,10 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
         ns,
         "restricted",
         (
-            # The API server calls the webhook; it is not a pod, so no peer selector.
-            netpol(
-                "allow-webhook",
-                ns,
-                pod_selector={"matchLabels": {"app.kubernetes.io/component": "webhook"}},
-                ingress=[{"ports": [{"protocol": "TCP", "port": WEBHOOK_PORT}]}],
+            webhook_policy(
+                ns, {"matchLabels": {"app.kubernetes.io/component": "webhook"}}, WEBHOOK_PORT
             ),
-            netpol(
-                "allow-metrics-from-monitoring",
-                ns,
-                ingress=[{**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
-            ),
+            metrics_policy(ns, METRICS_PORT),
             # ACME, the Cloudflare API and the public resolvers of the DNS-01 self-check.
             netpol("allow-internet", ns, egress=[INTERNET_EGRESS]),
             netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),

@@ -12,17 +12,19 @@ from homeport.config import HomeportConfig
 from homeport.ddns.options import STATUS_CONFIGMAP
 from homeport.platform import egress as egress_
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    FROM_MONITORING,
-    INTERNET_EGRESS,
     WAVE_SERVICES,
     Component,
     NamespaceSpec,
     Obj,
     meta,
-    netpol,
     restricted_security_context,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    INTERNET_EGRESS,
+    metrics_policy,
+    netpol,
 )
 from homeport.platform.secrets import CLOUDFLARE_TOKEN_KEY, DDNS_TOKEN
 
@@ -214,7 +216,7 @@ def _monitoring() -> list[Obj]:
                                     "homeport's DDNS controller has not been able to make the "
                                     "Cloudflare records right for 15 minutes "
                                     "({{ $value }} failed cycles in a row). Run `homeport status` "
-                                    "or read the lastError of ConfigMap homeport-ddns-status."
+                                    f"or read the lastError of ConfigMap {STATUS_CONFIGMAP}."
                                 ),
                                 "runbook_url": RUNBOOK_URL,
                             },
@@ -236,11 +238,8 @@ def _policies(cfg: HomeportConfig) -> tuple[Obj, ...]:
         pod_selector=pods,
         egress=[DNS_EGRESS, https_out, APISERVER_EGRESS],
     )
-    ingress = netpol(
-        "ddns-metrics-from-monitoring",
-        NAMESPACE,
-        pod_selector=pods,
-        ingress=[{**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
+    ingress = metrics_policy(
+        NAMESPACE, METRICS_PORT, name="ddns-metrics-from-monitoring", pod_selector=pods
     )
     # Ping URLs and IP providers on the LAN, in the cluster or on other ports.
     endpoints = egress_.policy_for(

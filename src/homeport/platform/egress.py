@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 from homeport.config import HomeportConfig
 from homeport.errors import RenderError
-from homeport.platform.base import INTERNET_EGRESS, Obj, from_namespace, netpol
+from homeport.platform.base import Obj
+from homeport.platform.policies import INTERNET_EGRESS, from_namespace, netpol
 
 # The ranges INTERNET_EGRESS (platform/base.py) excludes from "the internet".
 PRIVATE_NETWORKS = tuple(

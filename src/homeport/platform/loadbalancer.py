@@ -18,19 +18,18 @@ from __future__ import annotations
 
 from homeport.config import HomeportConfig
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
     WAVE_SEALED_SECRETS,
     WAVE_SECRETS,
     Component,
     NamespaceSpec,
     Obj,
     meta,
-    netpol,
 )
+from homeport.platform.policies import APISERVER_EGRESS, DNS_EGRESS, netpol, webhook_policy
 from homeport.versions import CHARTS
+from homeport.wellknown import METALLB_NAMESPACE
 
-NAMESPACE = "metallb-system"
+NAMESPACE = METALLB_NAMESPACE
 POOL = "homeport"
 WEBHOOK_PORT = 9443
 MEMBERLIST_PORT = 7946
@@ -73,12 +72,8 @@ def pool_objects(cfg: HomeportConfig) -> list[Obj]:
 def _namespace() -> NamespaceSpec:
     ns = NAMESPACE
     policies = (
-        # The API server calls the controller's webhook; its source address is no pod.
-        netpol(
-            "allow-webhook",
-            ns,
-            pod_selector={"matchLabels": {"app.kubernetes.io/component": "controller"}},
-            ingress=[{"ports": [{"protocol": "TCP", "port": WEBHOOK_PORT}]}],
+        webhook_policy(
+            ns, {"matchLabels": {"app.kubernetes.io/component": "controller"}}, WEBHOOK_PORT
         ),
         netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),
         netpol("allow-dns", ns, egress=[DNS_EGRESS]),

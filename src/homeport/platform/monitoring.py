@@ -31,10 +31,7 @@ from homeport.config import HomeportConfig
 from homeport.platform import traefik
 from homeport.platform.backup import RUNBOOKS as BACKUP_RUNBOOKS
 from homeport.platform.base import (
-    APISERVER_EGRESS,
     ARGOCD_NS,
-    DNS_EGRESS,
-    FROM_TRAEFIK,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     WAVE_SEALED_SECRETS,
@@ -42,14 +39,20 @@ from homeport.platform.base import (
     Component,
     NamespaceSpec,
     Obj,
-    from_namespace,
     meta,
+)
+from homeport.platform.policies import (
+    APISERVER_EGRESS,
+    DNS_EGRESS,
+    FROM_TRAEFIK,
+    from_namespace,
     netpol,
 )
 from homeport.platform.secrets import ALERTMANAGER_SMTP, GRAFANA_ADMIN
 from homeport.versions import CHARTS, PROMETHEUS_VERSION, Chart
+from homeport.wellknown import MONITORING_NAMESPACE
 
-NAMESPACE = "monitoring"
+NAMESPACE = MONITORING_NAMESPACE
 RELEASE = "kube-prometheus-stack"
 GRAFANA = "grafana"  # the pods' app.kubernetes.io/name
 GRAFANA_SERVICE = f"{RELEASE}-grafana"  # the subchart's default fullname

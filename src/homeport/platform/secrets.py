@@ -15,8 +15,15 @@ from dataclasses import dataclass
 from homeport.config import HomeportConfig
 from homeport.platform.base import WAVE_SEALED_SECRETS, WAVE_SECRETS, Component
 from homeport.versions import CHARTS
+from homeport.wellknown import (
+    AUTHENTIK_NAMESPACE,
+    CERT_MANAGER_NAMESPACE,
+    DDNS_NAMESPACE,
+    MONITORING_NAMESPACE,
+    SEALED_SECRETS_NAMESPACE,
+)
 
-CONTROLLER_NAMESPACE = "kube-system"
+CONTROLLER_NAMESPACE = SEALED_SECRETS_NAMESPACE
 CONTROLLER_NAME = "sealed-secrets-controller"
 SECRETS_DIR = "secrets"
 
@@ -42,19 +49,22 @@ class PlatformSecret:
 
 CLOUDFLARE_TOKEN_KEY = "api-token"
 CERT_MANAGER_TOKEN = PlatformSecret(
-    "cert-manager", "cloudflare-api-token", (CLOUDFLARE_TOKEN_KEY,), needed_by="cert-manager"
+    CERT_MANAGER_NAMESPACE,
+    "cloudflare-api-token",
+    (CLOUDFLARE_TOKEN_KEY,),
+    needed_by="cert-manager",
 )
 DDNS_TOKEN = PlatformSecret(
-    "cloudflare-ddns", "cloudflare-api-token", (CLOUDFLARE_TOKEN_KEY,), needed_by="ddns"
+    DDNS_NAMESPACE, "cloudflare-api-token", (CLOUDFLARE_TOKEN_KEY,), needed_by="ddns"
 )
 AUTHENTIK_SECRETS = PlatformSecret(
-    "authentik",
+    AUTHENTIK_NAMESPACE,
     "authentik-secrets",
     ("secret-key", "bootstrap-password", "bootstrap-token", "bootstrap-email"),
     needed_by="authentik",
 )
 AUTHENTIK_DB = PlatformSecret(
-    "authentik",
+    AUTHENTIK_NAMESPACE,
     "authentik-db-credentials",
     ("username", "password"),
     type="kubernetes.io/basic-auth",
@@ -64,7 +74,7 @@ AUTHENTIK_DB = PlatformSecret(
 
 # Grafana's local admin, only when Grafana is public (behind SSO it has no local login).
 GRAFANA_ADMIN = PlatformSecret(
-    "monitoring", "grafana-admin", ("admin-user", "admin-password"), needed_by="monitoring"
+    MONITORING_NAMESPACE, "grafana-admin", ("admin-user", "admin-password"), needed_by="monitoring"
 )
 
 
@@ -77,7 +87,7 @@ BACKUP_S3_REGION_KEY = "REGION"
 
 # The SMTP password of Alertmanager's e-mail alerts, mounted as a file by the operator.
 ALERTMANAGER_SMTP = PlatformSecret(
-    "monitoring", "alertmanager-smtp", ("password",), needed_by="monitoring e-mail alerts"
+    MONITORING_NAMESPACE, "alertmanager-smtp", ("password",), needed_by="monitoring e-mail alerts"
 )
 
 
@@ -88,7 +98,7 @@ def backup_s3_secret(cfg: HomeportConfig) -> PlatformSecret | None:
     keys: tuple[str, ...] = (BACKUP_S3_ACCESS_KEY, BACKUP_S3_SECRET_KEY)
     if cfg.backup.s3.region:
         keys += (BACKUP_S3_REGION_KEY,)
-    return PlatformSecret("authentik", BACKUP_S3_NAME, keys, needed_by="backup.s3")
+    return PlatformSecret(AUTHENTIK_NAMESPACE, BACKUP_S3_NAME, keys, needed_by="backup.s3")
 
 
 def app_env_secret_name(app_name: str) -> str:
@@ -131,7 +141,6 @@ def platform_secrets(cfg: HomeportConfig) -> list[PlatformSecret]:
 
 
 # Namespaces every cluster has; a SealedSecret may target them without the tree creating them.
-BUILTIN_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 
 
 def sync_include(namespaces: Iterable[str]) -> str:

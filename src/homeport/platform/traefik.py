@@ -11,9 +11,6 @@ from typing import Any
 
 from homeport.config import HomeportConfig
 from homeport.platform.base import (
-    APISERVER_EGRESS,
-    DNS_EGRESS,
-    FROM_MONITORING,
     WAVE_CONFIG,
     WAVE_CONTROLLERS,
     WAVE_SSO,
@@ -21,11 +18,12 @@ from homeport.platform.base import (
     NamespaceSpec,
     Obj,
     meta,
-    netpol,
 )
+from homeport.platform.policies import APISERVER_EGRESS, DNS_EGRESS, metrics_policy, netpol
 from homeport.versions import CHARTS
+from homeport.wellknown import TRAEFIK_NAMESPACE
 
-NAMESPACE = "traefik"
+NAMESPACE = TRAEFIK_NAMESPACE
 WILDCARD_SECRET = "wildcard-tls"
 SECURITY_HEADERS = "security-headers"
 SSO_MIDDLEWARE_NS = "pangolin"
@@ -210,11 +208,7 @@ def _namespace() -> NamespaceSpec:
                 }
             ],
         ),
-        netpol(
-            "allow-metrics-from-monitoring",
-            ns,
-            ingress=[{**FROM_MONITORING, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
-        ),
+        metrics_policy(ns, METRICS_PORT),
         # Traefik forwards to backends in every namespace and watches the API server.
         netpol("allow-backends", ns, egress=[{"to": [{"namespaceSelector": {}}]}]),
         netpol("allow-apiserver", ns, egress=[APISERVER_EGRESS]),

@@ -8,18 +8,15 @@ shared with the config's validation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from homeport.check.context import Context
 from homeport.schedules import cron_problem
-
-if TYPE_CHECKING:
-    from homeport.check.core import _Ctx
+from homeport.wellknown import CNPG_GROUP
 
 # (group, kind) -> whether the consumer's cron takes a seconds field.
-_SCHEDULED = {("batch", "CronJob"): False, ("postgresql.cnpg.io", "ScheduledBackup"): True}
+_SCHEDULED = {("batch", "CronJob"): False, (CNPG_GROUP, "ScheduledBackup"): True}
 
 
-def check_schedules(ctx: _Ctx) -> None:
+def check_schedules(ctx: Context) -> None:
     """Flag every CronJob and ScheduledBackup whose ``spec.schedule`` would be refused."""
     for res in ctx.resources:
         seconds = _SCHEDULED.get((res.group, res.kind))

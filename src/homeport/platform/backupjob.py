@@ -1,4 +1,4 @@
-"""Backup automation: a CronJob in the cluster that runs ``homeport backup`` on a schedule.
+"""The backup CronJob's objects: ``homeport backup`` on a schedule, inside the cluster.
 
 It runs homeport's own image with a read-only ServiceAccount (what
 :func:`homeport.cluster.backup.collect` reads: Secrets and namespaces cluster-wide, CRDs,
@@ -11,12 +11,12 @@ mount an object-store-backed volume.
 
 from __future__ import annotations
 
-# not cluster.kube: render must not load lightkube
-from homeport.platform.base import ARGOCD_NS, Obj
+# Builds objects only (platform layer); cluster/ applies them, render places them in the tree.
+from homeport.platform.base import Obj
 from homeport.platform.base import keep as keep_data
+from homeport.wellknown import ARGOCD_GROUP, ARGOCD_NAMESPACE, BACKUP_NAMESPACE, CERT_MANAGER_GROUP
 
-NAME = "homeport-backup"
-ARGOCD_NAMESPACE = ARGOCD_NS  # where collect() reads ConfigMaps
+NAME = BACKUP_NAMESPACE  # the namespace, and the job and its objects in it
 RECIPIENTS_KEY = "recipients.txt"
 
 
@@ -70,11 +70,11 @@ def backup_objects(
                 "verbs": read,
             },
             {
-                "apiGroups": ["argoproj.io"],
+                "apiGroups": [ARGOCD_GROUP],
                 "resources": ["applications", "appprojects"],
                 "verbs": read,
             },
-            {"apiGroups": ["cert-manager.io"], "resources": ["certificates"], "verbs": read},
+            {"apiGroups": [CERT_MANAGER_GROUP], "resources": ["certificates"], "verbs": read},
         ],
     }
     # ConfigMaps: only Argo CD's settings are backed up.

@@ -7,36 +7,33 @@ object or on its pod template).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from homeport.check.charts import BUILTIN_NAMESPACES
-from homeport.check.egress import run_egress
+from homeport.check.context import POD_KINDS, Context, World, containers, namespace_of, pod_spec
+from homeport.check.loader import Resource
+from homeport.check.rules.egress import run_egress
 from homeport.names import check_image
-
-if TYPE_CHECKING:
-    from homeport.check.core import _Ctx, _World
+from homeport.wellknown import BUILTIN_NAMESPACES
 
 _SCALED = {"Deployment", "StatefulSet", "ReplicaSet"}
 _PSA_LABEL = "pod-security.kubernetes.io/enforce"
 
 
-def run_policy(ctx: _Ctx, w: _World) -> None:
+def run_policy(ctx: Context, w: World) -> None:
     """Apply every policy rule to the tree's objects."""
-    from homeport.check.core import _containers, _ns, _pod_spec
-
     pdbs: dict[str, list[dict[str, Any]]] = {}
     netpol_ns: set[str] = set()
     workload_ns: dict[str, Any] = {}
     for res in ctx.resources:
         if res.group == "policy" and res.kind == "PodDisruptionBudget":
             sel = ((res.obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-            pdbs.setdefault(_ns(ctx, res), []).append(sel if isinstance(sel, dict) else {})
+            pdbs.setdefault(namespace_of(ctx, res), []).append(sel if isinstance(sel, dict) else {})
         if res.group == "networking.k8s.io" and res.kind == "NetworkPolicy":
-            netpol_ns.add(_ns(ctx, res))
+            netpol_ns.add(namespace_of(ctx, res))
 
     for res in ctx.resources:
         g, k = res.group, res.kind
-        ns = _ns(ctx, res)
+        ns = namespace_of(ctx, res)
         if g == "" and k == "Secret":
             if res.obj.get("data") or res.obj.get("stringData"):
                 ctx.add(
@@ -57,22 +54,14 @@ def run_policy(ctx: _Ctx, w: _World) -> None:
                     ("metadata", "labels") if labels else ("metadata",),
                 )
             continue
-        if k not in (
-            "Pod",
-            "Deployment",
-            "StatefulSet",
-            "DaemonSet",
-            "ReplicaSet",
-            "Job",
-            "CronJob",
-        ) or g not in ("", "apps", "batch"):
+        if k not in POD_KINDS or g not in ("", "apps", "batch"):
             continue
-        pod, base = _pod_spec(res)
+        pod, base = pod_spec(res)
         if pod is None:
             continue
         if ns:
             workload_ns.setdefault(ns, res)
-        _pod_rules(ctx, res, pod, base, _containers)
+        _pod_rules(ctx, res, pod, base)
         replicas = (res.obj.get("spec") or {}).get("replicas", 1)
         if k in _SCALED and isinstance(replicas, int) and replicas > 1:
             labels = (
@@ -106,7 +95,7 @@ def run_policy(ctx: _Ctx, w: _World) -> None:
 
 
 def _pod_rules(
-    ctx: _Ctx, res: Any, pod: dict[str, Any], base: tuple[str | int, ...], containers: Any
+    ctx: Context, res: Resource, pod: dict[str, Any], base: tuple[str | int, ...]
 ) -> None:
     if pod.get("hostNetwork"):
         ctx.add(
@@ -137,7 +126,8 @@ def _pod_rules(
             check_image(str(image or ""))
         except ValueError as exc:
             ctx.add("HP-P001", res, f'container "{name}": {exc}', (*p, "image"))
-        res_ = c.get("resources") if isinstance(c.get("resources"), dict) else {}
+        raw = c.get("resources")
+        res_: dict[str, Any] = raw if isinstance(raw, dict) else {}
         req = res_.get("requests") or {}
         lim = res_.get("limits") or {}
         missing = [f"requests.{x}" for x in ("cpu", "memory") if x not in req]

@@ -14,8 +14,9 @@ port, and any other name a rule reaching some address on its port.
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from homeport.check.context import Context, containers, namespace_of, pod_spec
 from homeport.check.loader import Resource
 from homeport.platform.egress import (
     PRIVATE_NETWORKS,
@@ -25,11 +26,9 @@ from homeport.platform.egress import (
     looks_local,
     parse_url,
 )
+from homeport.wellknown import ARGOCD_GROUP, ARGOCD_NAMESPACE
 
-if TYPE_CHECKING:
-    from homeport.check.core import _Ctx
-
-ARGOCD_NS = "argocd"
+ARGOCD_NS = ARGOCD_NAMESPACE
 REPO_SERVER_LABELS = {"app.kubernetes.io/name": "argocd-repo-server"}
 # `homeport ddns run` flags whose value is a URL the controller dials.
 _DDNS_URL_FLAGS = ("--healthchecks-url", "--uptime-kuma-url")
@@ -54,14 +53,12 @@ def _selects(selector: Any, labels: dict[str, str]) -> bool:
     return True
 
 
-def _egress_policies(ctx: _Ctx, namespace: str) -> list[dict[str, Any]]:
-    from homeport.check.core import _ns
-
+def _egress_policies(ctx: Context, namespace: str) -> list[dict[str, Any]]:
     out = []
     for res in ctx.resources:
         if res.group != "networking.k8s.io" or res.kind != "NetworkPolicy":
             continue
-        if _ns(ctx, res) != namespace:
+        if namespace_of(ctx, res) != namespace:
             continue
         spec = res.obj.get("spec") or {}
         types = spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec else [])
@@ -181,29 +178,27 @@ def _ddns_urls(container: dict[str, Any]) -> list[tuple[int, str]]:
     return out
 
 
-def run_egress(ctx: _Ctx) -> None:
+def run_egress(ctx: Context) -> None:
     """Flag Git repositories and DDNS URLs the tree's NetworkPolicies would block."""
-    from homeport.check.core import _containers, _ns, _pod_spec
-
     argocd_pols = _egress_policies(ctx, ARGOCD_NS)
     cache: dict[str, list[dict[str, Any]]] = {ARGOCD_NS: argocd_pols}
     # One finding per blocked repository, on its first Application, with the count.
     blocked: dict[Endpoint, list[tuple[Resource, tuple[str | int, ...]]]] = {}
     for res in ctx.resources:
-        if res.group == "argoproj.io" and res.kind == "Application" and argocd_pols:
+        if res.group == ARGOCD_GROUP and res.kind == "Application" and argocd_pols:
             for path, url in _repo_urls(res):
                 ep = parse_url("repoURL", url)
                 if ep is not None and not allowed(argocd_pols, REPO_SERVER_LABELS, ep):
                     blocked.setdefault(ep, []).append((res, path))
         if res.group == "apps" and res.kind == "Deployment":
-            pod, base = _pod_spec(res)
+            pod, base = pod_spec(res)
             if pod is None:
                 continue
-            ns = _ns(ctx, res)
+            ns = namespace_of(ctx, res)
             labels = (
                 ((res.obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
             ).get("labels") or {}
-            for key, i, c in _containers(pod):
+            for key, i, c in containers(pod):
                 for j, url in _ddns_urls(c):
                     ep = parse_url("url", url)
                     if ep is None:
