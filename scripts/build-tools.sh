@@ -18,13 +18,13 @@ PY
 }
 cd "$ROOT"
 
-build_go() { # name version package
-  local name=$1 version=$2 pkg=$3
-  local stamp="$BIN/.$name.version"
-  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then return 0; fi
-  echo "building $name $version" >&2
-  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "$pkg@$version"
-  echo "$version" > "$stamp"
+build_go() { # name version package [build tags]
+  local name=$1 version=$2 pkg=$3 tags=${4:-}
+  local stamp="$BIN/.$name.version" want=$version${tags:+ tags=$tags}
+  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  echo "building $name $want" >&2
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" ${tags:+-tags "$tags"} "$pkg@$version"
+  echo "$want" > "$stamp"
 }
 
 build_go kubeseal "$(pin SEALED_SECRETS_VERSION)" github.com/bitnami-labs/sealed-secrets/cmd/kubeseal
@@ -56,8 +56,10 @@ build_tool_module etcd "$ETCD_PIN" etcd . "-X go.etcd.io/etcd/api/v3/version.Git
 # release the cluster runs (PROMETHEUS_VERSION); Prometheus 3.X.Y is Go module v0.3XX.Y.
 PROM_PIN=$(pin PROMETHEUS_VERSION)
 IFS=. read -r prom_major prom_minor prom_patch <<< "${PROM_PIN#v}"
+# remove_all_sd leaves out Prometheus's cloud service-discovery plugins (AWS, Azure, GCE,
+# OpenStack, ...): `promtool check/test rules` never uses them, and they are most of its build.
 build_go promtool "v0.$((prom_major * 100 + prom_minor)).$prom_patch" \
-  github.com/prometheus/prometheus/cmd/promtool
+  github.com/prometheus/prometheus/cmd/promtool remove_all_sd
 
 # Helm v4 (the Helm Argo CD v3.5.1 templates with) expands the pinned charts for
 # `homeport check --charts` and every test that needs a chart's real objects. One Helm for all.

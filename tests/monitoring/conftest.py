@@ -53,7 +53,9 @@ def promtool() -> Path:
     want = go_module_version(PROMETHEUS_VERSION)
 
     def current() -> bool:
-        return exe.is_file() and stamp.is_file() and stamp.read_text().strip() == want
+        # build-tools.sh stamps "<version> tags=remove_all_sd": the version is what matters.
+        built = stamp.read_text().split() if stamp.is_file() else []
+        return exe.is_file() and built[:1] == [want]
 
     if not current():
         pytest.fail(
