@@ -21,6 +21,7 @@ import re
 import shlex
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,20 @@ from homeport import __version__, sealing, yamlio
 from homeport.cluster.kube import Kube
 from homeport.errors import ClusterError
 
+from .apiserver import ApiServer
 from .conftest import CliRun
+
+
+@pytest.fixture(scope="module")
+def apiserver() -> Iterator[ApiServer]:
+    """A fresh API server of its own: the guide starts from an empty cluster, and `status`
+    judges every workload it finds, so objects other tests left in the shared one (a DDNS
+    Deployment, a database Cluster) must not be there."""
+    server = ApiServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "getting-started.md"
 OFFLINE = ("--version", "init", "render")
