@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cluster.apiserver import _stop_process, _tail, binary, free_port
+from cluster.apiserver import _stop_process, _tail, binary, free_port, self_signed_ca
 from ddns.emulator import Change, CloudflareEmulator
 
 CLOUDFLARE_HOST = "api.cloudflare.com"
@@ -57,24 +57,7 @@ class TestCA:
     __test__ = False  # not a pytest class
 
     def __init__(self, cn: str = "homeport-acme-test-ca") -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        now = dt.datetime.now(dt.UTC)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-                critical=True,
-            )
-            .sign(self.key, hashes.SHA256())
-        )
+        self.key, self.cert = self_signed_ca(cn)
         self.pem = _pem(self.cert)
 
     def issue(self, dns_names: list[str], ips: tuple[str, ...] = ()) -> tuple[bytes, bytes]:

@@ -85,28 +85,39 @@ def _pem_cert(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def self_signed_ca(
+    cn: str,
+    valid_for: dt.timedelta = dt.timedelta(days=2),
+    backdate: dt.timedelta = dt.timedelta(hours=1),
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A throwaway CA key and certificate (EC P-256: fast to generate), shared by the test
+    harnesses that serve TLS (this API server, tests/certs, tests/traffic)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - backdate)
+        .not_valid_after(now + valid_for)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
 class _CA:
-    """A throwaway certificate authority (EC P-256: fast to generate)."""
+    """A throwaway certificate authority."""
 
     def __init__(self, cn: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        now = dt.datetime.now(dt.UTC)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-                critical=True,
-            )
-            .sign(self.key, hashes.SHA256())
-        )
+        self.key, self.cert = self_signed_ca(cn)
 
     def issue(
         self,

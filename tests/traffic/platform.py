@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cluster.apiserver import ApiServer, binary, free_port
+from cluster.apiserver import ApiServer, binary, free_port, self_signed_ca
 from homeport.cluster.apply import apply_objects, load_manifest, load_manifest_text, pinned_crds
 from homeport.cluster.kube import Kube, Obj, connect
 from homeport.config import HomeportConfig, load_config
@@ -72,25 +72,11 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 class TestCA:
     """A throwaway CA that issues the wildcard certificate (cert-manager does in a cluster)."""
 
-    key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    key: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "homeport traffic test CA")])
-        now = dt.datetime.now(dt.UTC)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-                critical=True,
-            )
-            .sign(self.key, hashes.SHA256())
+        self.key, self.cert = self_signed_ca(
+            "homeport traffic test CA", dt.timedelta(days=365), dt.timedelta(days=1)
         )
 
     @property
