@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from homeport.cli import main
+# The in-process CLI runner the cluster tests use (`cli`), shared rather than copied.
+from cluster.conftest import cli
 
 from .platform import Flow, build
+
+__all__ = ["cli", "flow"]
 
 
 @pytest.fixture(scope="session")
@@ -22,23 +24,3 @@ def flow() -> Iterator[Flow]:
         yield f
     finally:
         f.close()
-
-
-@pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., tuple[int, str]]:
-    """Run the real entry point in-process; returns ``(exit code, stdout + stderr)``."""
-
-    def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["homeport", *args])
-        capsys.readouterr()
-        code = 0
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out + err
-
-    return run
