@@ -221,3 +221,46 @@ PY
   done
 }
 download_kubernetes_openapi
+
+# --- Argo CD sync test (tests/sync): a control plane with simulated nodes and a real Argo CD ---
+# kube-controller-manager and kube-scheduler come from the same module as kube-apiserver
+# (tools/kube pins all three); KWOK simulates the nodes.
+build_tool_module kube-controller-manager "$KUBE_VERSION" kube k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
+build_tool_module kube-scheduler "$KUBE_VERSION" kube k8s.io/kubernetes/cmd/kube-scheduler "$kube_ldflags"
+build_go kwok "$(pin KWOK_VERSION)" sigs.k8s.io/kwok/cmd/kwok
+# Argo CD's one binary (`argocd`, run as repo-server and application-controller by
+# ARGOCD_BINARY_NAME). `go install argo-cd@vX` is refused (its go.mod has replace directives);
+# ../shared/upstream/argo-cd-<pin>-build is a wrapper module that copies them (its nested
+# gitops-engine module is the proxy's newest pseudo-version: the one the tag pins is refused).
+ARGOCD_PIN=$(pin ARGOCD_VERSION)
+build_argocd() {
+  local stamp="$BIN/.argocd.version"
+  if [ -x "$BIN/argocd" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$ARGOCD_PIN" ]; then return 0; fi
+  local src="$UPSTREAM/argo-cd-$ARGOCD_PIN-build"
+  if [ ! -f "$src/go.mod" ]; then echo "argocd: $src missing" >&2; return 1; fi
+  echo "building argocd $ARGOCD_PIN" >&2
+  local work; work=$(mktemp -d); cp -r "$src" "$work/argocd" && chmod -R u+w "$work/argocd"
+  (cd "$work/argocd" && go build -trimpath -ldflags "-s -w \
+      -X github.com/argoproj/argo-cd/v3/common.version=${ARGOCD_PIN#v} \
+      -X github.com/argoproj/argo-cd/v3/common.gitTag=$ARGOCD_PIN \
+      -X github.com/argoproj/argo-cd/v3/common.gitTreeState=clean" \
+    -o "$BIN/.argocd.$$.tmp" github.com/argoproj/argo-cd/v3/cmd)
+  mv -f "$BIN/.argocd.$$.tmp" "$BIN/argocd"; rm -rf "$work"
+  echo "$ARGOCD_PIN" > "$stamp"
+}
+build_argocd
+# redis (Argo CD's cache): Debian's package, unpacked without installing it.
+REDIS_PIN=$(pin REDIS_DEBIAN_VERSION)
+fetch_redis() {
+  local stamp="$BIN/.redis-server.version"
+  if [ -x "$BIN/redis-server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$REDIS_PIN" ]; then return 0; fi
+  echo "fetching redis-server $REDIS_PIN" >&2
+  local work; work=$(mktemp -d)
+  (cd "$work" && apt-get download -q "redis-server=$REDIS_PIN" "redis-tools=$REDIS_PIN" >/dev/null \
+    && for deb in ./*.deb; do dpkg -x "$deb" root; done)
+  # redis-server is a symlink to redis-check-rdb: one binary answering to its name.
+  cp -L "$work/root/usr/bin/redis-check-rdb" "$BIN/redis-server"
+  rm -rf "$work"
+  echo "$REDIS_PIN" > "$stamp"
+}
+fetch_redis

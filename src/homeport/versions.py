@@ -105,6 +105,12 @@ KUBERNETES_VERSION = "v1.36.3"
 KUBERNETES_PATCHES = {"1.34": "v1.34.4", "1.35": "v1.35.4", "1.36": KUBERNETES_VERSION}
 # renovate: datasource=go depName=go.etcd.io/etcd/server/v3
 ETCD_VERSION = "v3.6.16"
+# KWOK simulates the nodes of the Argo CD sync test's control plane (tests/sync).
+# renovate: datasource=go depName=sigs.k8s.io/kwok
+KWOK_VERSION = "v0.8.0"
+# Debian's redis-server, Argo CD's cache in the sync test (apt-get download, not installed).
+# renovate: datasource=repology depName=debian_12/redis versioning=loose
+REDIS_DEBIAN_VERSION = "5:7.0.15-1~deb12u10"
 # The YAML decoder Kubernetes, Argo CD and Helm read manifests with; the tests' oracle
 # for what homeport writes (tools/goyaml, built by scripts/build-tools.sh).
 # renovate: datasource=go depName=sigs.k8s.io/yaml
