@@ -75,14 +75,49 @@ class _Model(BaseModel):
         return data
 
 
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+
+
 class AcmeConfig(_Model):
-    """Let's Encrypt settings."""
+    """Let's Encrypt settings, or a private ACME server instead of Let's Encrypt."""
 
     environment: Literal["staging", "production"] = Field(
         "staging",
         description="Which Let's Encrypt server issues the wildcard certificate. Start with "
         "staging: production has strict weekly rate limits per domain.",
     )
+    server: str | None = Field(
+        None,
+        description="A private ACME server's directory URL (step-ca, an internal Boulder or "
+        "pebble) used instead of Let's Encrypt; environment is then ignored.",
+    )
+    ca_bundle: str | None = Field(
+        None,
+        description="PEM CA certificate(s) that sign the private ACME server's TLS "
+        "certificate, when a public CA does not.",
+    )
+
+    @field_validator("server")
+    @classmethod
+    def _server(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https://[^\s/]+(/\S*)?$", v):
+            raise ValueError(f'"{v}" is not an ACME directory URL (https://host/path)')
+        return v
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not _PEM_CERT.search(v) or _PEM_CERT.sub("", v).strip():
+            raise ValueError("must be one or more PEM certificates (-----BEGIN CERTIFICATE-----)")
+        return v.strip() + "\n"
+
+    @model_validator(mode="after")
+    def _bundle_needs_server(self) -> AcmeConfig:
+        if self.ca_bundle is not None and self.server is None:
+            raise ValueError("ca_bundle is only used with server (a private ACME server)")
+        return self
 
 
 class CloudflareConfig(_Model):

@@ -7,6 +7,8 @@ split-horizon home DNS answers the TXT lookups wrongly and challenges hang.
 
 from __future__ import annotations
 
+import base64
+
 from homeport.config import HomeportConfig
 from homeport.platform import egress, traefik
 from homeport.platform.base import (
@@ -39,9 +41,18 @@ ACME_SERVERS = {
 CERTIFICATE_NAME = "wildcard"
 
 
+# The ClusterIssuer of a private ACME server (``acme.server``).
+PRIVATE_ISSUER = "acme-private"
+
+
 def issuer_name(environment: str) -> str:
     """Name of the ClusterIssuer for a Let's Encrypt environment."""
     return f"letsencrypt-{environment}"
+
+
+def active_issuer(cfg: HomeportConfig) -> str:
+    """The ClusterIssuer the wildcard certificate uses."""
+    return PRIVATE_ISSUER if cfg.acme.server else issuer_name(cfg.acme.environment)
 
 
 def _values(cfg: HomeportConfig) -> Obj:
@@ -78,16 +89,17 @@ def _values(cfg: HomeportConfig) -> Obj:
     }
 
 
-def _issuer(cfg: HomeportConfig, environment: str) -> Obj:
-    name = issuer_name(environment)
+def _issuer(cfg: HomeportConfig, name: str, server: str) -> Obj:
+    acme: Obj = {"email": cfg.email, "server": server}
+    if cfg.acme.ca_bundle:
+        acme["caBundle"] = base64.b64encode(cfg.acme.ca_bundle.encode()).decode()
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "ClusterIssuer",
         "metadata": meta(name),
         "spec": {
             "acme": {
-                "email": cfg.email,
-                "server": ACME_SERVERS[environment],
+                **acme,
                 "privateKeySecretRef": {"name": f"{name}-account-key"},
                 "solvers": [
                     {
@@ -105,6 +117,12 @@ def _issuer(cfg: HomeportConfig, environment: str) -> Obj:
             }
         },
     }
+
+
+def _issuers(cfg: HomeportConfig) -> list[Obj]:
+    if cfg.acme.server:
+        return [_issuer(cfg, PRIVATE_ISSUER, cfg.acme.server)]
+    return [_issuer(cfg, issuer_name(env), url) for env, url in ACME_SERVERS.items()]
 
 
 def deep_hosts(cfg: HomeportConfig) -> list[str]:
@@ -137,7 +155,7 @@ def certificate(cfg: HomeportConfig) -> Obj:
             "issuerRef": {
                 "group": CERT_MANAGER_GROUP,
                 "kind": "ClusterIssuer",
-                "name": issuer_name(cfg.acme.environment),
+                "name": active_issuer(cfg),
             },
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             "duration": "2160h",
@@ -164,6 +182,8 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
             *egress.policy_for(
                 cfg, "allow-nameservers", ns, egress.nameserver_endpoints(cfg), None
             ),
+            # A private ACME server on the LAN (acme.server).
+            *egress.policy_for(cfg, "allow-acme", ns, egress.acme_endpoints(cfg), None),
         ),
     )
 
@@ -186,7 +206,7 @@ def components(cfg: HomeportConfig) -> list[Component]:
             name="cert-manager-config",
             namespace=NAMESPACE,
             wave=WAVE_CONFIG,
-            objects=[_issuer(cfg, "staging"), _issuer(cfg, "production"), certificate(cfg)],
+            objects=[*_issuers(cfg), certificate(cfg)],
             skip_dry_run=True,
             description="ClusterIssuers and the wildcard certificate",
         ),

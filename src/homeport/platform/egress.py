@@ -235,6 +235,12 @@ def ddns_endpoints(cfg: HomeportConfig) -> list[Endpoint]:
     return [ep for f, u in urls if u for ep in [parse_url(f, u)] if ep]
 
 
+def acme_endpoints(cfg: HomeportConfig) -> list[Endpoint]:
+    """A private ACME server cert-manager dials (Let's Encrypt is on the internet rule)."""
+    ep = parse_url("acme.server", cfg.acme.server) if cfg.acme.server else None
+    return [ep] if ep else []
+
+
 def nameserver_endpoints(cfg: HomeportConfig) -> list[Endpoint]:
     """The resolvers cert-manager's DNS-01 self-check asks."""
     out = []
