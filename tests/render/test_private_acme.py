@@ -6,13 +6,13 @@ import base64
 from typing import Any
 
 import pytest
-
-from homeport.config import parse_config
-from homeport.errors import ConfigError
-from homeport import yamlio
-from homeport.gitops import render_tree
 from tests.certs.acme import TestCA
 from tests.configs import base_yaml, config
+
+from homeport import yamlio
+from homeport.config import parse_config
+from homeport.errors import ConfigError
+from homeport.gitops import render_tree
 
 SERVER = "https://ca.lan.example:9000/acme/acme/directory"
 
