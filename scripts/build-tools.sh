@@ -264,3 +264,19 @@ fetch_redis() {
   echo "$REDIS_PIN" > "$stamp"
 }
 fetch_redis
+# MetalLB's controller (the chart's app version; the chart and image share the version): the
+# sync test's `metallb` load balancer assigns addresses with the real program (tests/sync).
+# `go install` names the binary after its package folder (controller); keep a clearer name.
+build_metallb_controller() {
+  local version=v$1 stamp="$BIN/.metallb-controller.version"
+  if [ -x "$BIN/metallb-controller" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  echo "building metallb-controller $version" >&2
+  local tmp; tmp=$(mktemp -d)
+  GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "go.universe.tf/metallb/controller@$version"
+  mv -f "$tmp/controller" "$BIN/metallb-controller"
+  rmdir "$tmp"
+  echo "$version" > "$stamp"
+}
+build_metallb_controller "$(pin METALLB_CHART_VERSION)"

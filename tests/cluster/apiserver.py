@@ -125,8 +125,16 @@ class _CA:
         *,
         orgs: tuple[str, ...] = (),
         server: bool = False,
+        ips: tuple[str, ...] = ("10.0.0.1",),
     ) -> tuple[bytes, bytes]:
-        """Issue a leaf certificate; returns (cert PEM, key PEM)."""
+        """Issue a leaf certificate; returns (cert PEM, key PEM).
+
+        Args:
+            cn: Common name.
+            orgs: Organisations (Kubernetes groups).
+            server: A serving certificate (SANs localhost, kubernetes.default.svc, 127.0.0.1).
+            ips: Further IP SANs of a serving certificate (the ``kubernetes`` Service's ClusterIP).
+        """
         key = ec.generate_private_key(ec.SECP256R1())
         attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
         attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
@@ -148,7 +156,7 @@ class _CA:
                 x509.DNSName("kubernetes.default"),
                 x509.DNSName("kubernetes.default.svc"),
                 x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+                *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
             ]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
             usage = ExtendedKeyUsageOID.SERVER_AUTH
@@ -188,10 +196,32 @@ class ApiServer:
         port: The API server's HTTPS port (kept across restarts).
         url: ``https://127.0.0.1:<port>``.
         kubeconfig: Admin kubeconfig (group ``system:masters``), context :data:`CONTEXT`.
+        service_cidr: The Service ClusterIP range.
+        ca_cert_path: The cluster CA certificate (it signs serving and client certificates).
+        ca_key_path: Its private key (a controller manager signs with it).
+
+    The defaults are envtest's (RBAC only, no ServiceAccount admission: no controller
+    manager creates ServiceAccounts); a full control plane (tests/sync) passes
+    ``authorization_mode="Node,RBAC"``, ``service_account_admission=True`` and a larger
+    ``service_cidr``.
     """
 
-    def __init__(self, workdir: Path | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        authorization_mode: str = "RBAC",
+        service_account_admission: bool = False,
+        service_cidr: str = "10.0.0.0/24",
+        bind_address: str = "127.0.0.1",
+        advertise_address: str = "127.0.0.1",
+    ) -> None:
         self._own_workdir = workdir is None
+        self.authorization_mode = authorization_mode
+        self.service_account_admission = service_account_admission
+        self.service_cidr = service_cidr
+        self.bind_address = bind_address
+        self.advertise_address = advertise_address
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="homeport-apiserver-"))
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
@@ -201,6 +231,8 @@ class ApiServer:
         self._apiserver: subprocess.Popen[bytes] | None = None
         self._ca = _CA("homeport-test-ca")
         self.kubeconfig = self.workdir / "kubeconfig"
+        self.ca_cert_path = self.workdir / "pki" / "ca.crt"
+        self.ca_key_path = self.workdir / "pki" / "ca.key"
         self._write_pki()
         self.kubeconfig.write_text(self.user_kubeconfig_text("admin", ("system:masters",)))
         self.kubeconfig.chmod(0o600)
@@ -210,7 +242,11 @@ class ApiServer:
         pki = self.workdir / "pki"
         pki.mkdir(parents=True, exist_ok=True)
         (pki / "ca.crt").write_bytes(_pem_cert(self._ca.cert))
-        crt, key = self._ca.issue("kube-apiserver", server=True)
+        self.ca_key_path.write_bytes(_pem_key(self._ca.key))
+        self.ca_key_path.chmod(0o600)
+        # The `kubernetes` Service's ClusterIP is the first address of the range.
+        first = str(next(ipaddress.ip_network(self.service_cidr).hosts()))
+        crt, key = self._ca.issue("kube-apiserver", server=True, ips=(first,))
         (pki / "serving.crt").write_bytes(crt)
         (pki / "serving.key").write_bytes(key)
         sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -313,8 +349,8 @@ class ApiServer:
         args = [
             str(binary("kube-apiserver")),
             f"--etcd-servers=http://127.0.0.1:{self._etcd_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={self.bind_address}",
+            f"--advertise-address={self.advertise_address}",
             f"--secure-port={self.port}",
             f"--cert-dir={self.workdir / 'certs'}",
             f"--tls-cert-file={pki / 'serving.crt'}",
@@ -323,13 +359,14 @@ class ApiServer:
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--authorization-mode=RBAC",
+            f"--service-cluster-ip-range={self.service_cidr}",
+            f"--authorization-mode={self.authorization_mode}",
             "--allow-privileged=true",
-            # No controller manager creates the default ServiceAccount (envtest disables it too).
-            "--disable-admission-plugins=ServiceAccount",
             "--v=0",
         ]
+        if not self.service_account_admission:
+            # No controller manager creates the default ServiceAccount (envtest disables it too).
+            args.append("--disable-admission-plugins=ServiceAccount")
         self._apiserver = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT)
         self._wait_ready(log)
 
@@ -380,6 +417,11 @@ class ApiServer:
             yield
         finally:
             self.start()
+
+    def pids(self) -> dict[str, int]:
+        """Process ids of the running ``etcd`` and ``kube-apiserver``."""
+        procs = {"etcd": self._etcd, "kube-apiserver": self._apiserver}
+        return {k: p.pid for k, p in procs.items() if p is not None and p.poll() is None}
 
     @property
     def running(self) -> bool:

@@ -43,6 +43,8 @@ class SealedSecretsController:
         namespace: Its namespace (``POD_NAMESPACE``; the sealing keys live there).
         service_account: The ServiceAccount whose token it uses (must exist).
         args: Controller arguments (e.g. the ones the chart's Deployment passes).
+        in_cluster_env: ``KUBERNETES_SERVICE_HOST``/``PORT`` to give it (default: the API
+            server's loopback address; a SimCluster passes its ``in_cluster_env()``).
         port: Loopback port of its HTTP API (``/healthz``, ``/v1/cert.pem``).
     """
 
@@ -54,12 +56,17 @@ class SealedSecretsController:
         namespace: str = "kube-system",
         service_account: str = "sealed-secrets-controller",
         args: list[str] | None = None,
+        in_cluster_env: dict[str, str] | None = None,
     ) -> None:
         self.api = api
         self.kube = kube
         self.namespace = namespace
         self.service_account = service_account
         self.args = list(args or [])
+        self.in_cluster_env = in_cluster_env or {
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(api.port),
+        }
         self.port = free_port()
         self.metrics_port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="homeport-sealed-secrets-"))
@@ -99,8 +106,7 @@ class SealedSecretsController:
         ]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
-            "KUBERNETES_SERVICE_PORT": str(self.api.port),
+            **self.in_cluster_env,
             "POD_NAMESPACE": self.namespace,
             "SA_DIR": SA_DIR,
             "SRC": str(src),

@@ -1,0 +1,1 @@
+"""Tests against a whole simulated cluster: control plane, controllers, KWOK nodes."""
