@@ -213,10 +213,12 @@ def _sync_waves(
     step: float,
     specs: dict[str, Obj] | None = None,
     degrade: str | None = None,
+    hold: int | None = None,
 ) -> None:
     """The root's sync: create each wave, take it through Progressing to Healthy, next wave.
 
-    ``degrade`` names an Application that turns Degraded instead (and stays so).
+    ``degrade`` names an Application that turns Degraded instead (and stays so); wave
+    ``hold`` stays Progressing for a second (long enough for any poll to see it).
     """
     argo.plan(kube, children)
     for wave in sorted(set(children.values())):
@@ -227,7 +229,7 @@ def _sync_waves(
         time.sleep(step)
         for n in names:
             argo.status(kube, n, "Synced", "Progressing", phase="Running", op_message="syncing")
-        time.sleep(step)
+        time.sleep(1.0 if wave == hold else step)
         for n in names:
             if n == degrade:
                 dep = {"group": "apps", "version": "v1", "kind": "Deployment", "name": n}
@@ -363,7 +365,7 @@ def test_wait_follows_wave_by_wave_and_times_each(wkube: Kube, ns: str, server: 
     argo = ArgoStandIn(server.kubeconfig, ns, record_times=False)
     argo.create(wkube, "root", None)
     children = {"ns-a": -2, "ns-b": -2, "mid": -1, "blog": 0}
-    thread = argo.run(lambda k: _sync_waves(argo, k, children, step=0.3))
+    thread = argo.run(lambda k: _sync_waves(argo, k, children, step=0.3, hold=-1))
     seen: list[Any] = []
     report = wait_for_waves(
         wkube, timeout=60, interval=0.1, grace=5, on_update=seen.append, namespace=ns
@@ -512,7 +514,7 @@ def _children_script(argo: ArgoStandIn, degrade: str | None = None) -> Callable[
         while k.get(API, "Application", "root", "argocd") is None:  # bootstrap creates it
             assert time.monotonic() < deadline, "bootstrap never created the root Application"
             time.sleep(0.1)
-        _sync_waves(argo, k, children, step=0.15, specs=specs, degrade=degrade)
+        _sync_waves(argo, k, children, step=0.15, specs=specs, degrade=degrade, hold=-6)
 
     return script
 
