@@ -187,7 +187,7 @@ def test_wait_follows_applications_until_healthy(
         "1",
     )
     assert code == 1
-    assert "timed out after 1s waiting for: " in out and "root (OutOfSync/Progressing)" in out
+    assert "error: timed out after 1s at " in out and "root: OutOfSync/Progressing" in out
 
     # The controller (played by this thread) gets everything healthy while bootstrap waits.
     timer = threading.Timer(3.0, _mark_apps, (kube, "Synced", "Healthy"))

@@ -46,6 +46,7 @@ def apiserver() -> Iterator[ApiServer]:
     finally:
         server.stop()
 
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "getting-started.md"
 OFFLINE = ("--version", "init", "render")
 

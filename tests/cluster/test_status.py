@@ -216,6 +216,7 @@ def test_healthy_platform_exits_zero(skube: Kube, status: Status) -> None:
         "sync": "Synced",
         "health": "Healthy",
         "revision": "a1b2c3d4e5f60718",
+        "wave": 0,
     }
     cert = by[("certificates", "cert-manager/wildcard")]["data"]
     assert cert["ready"] is True and cert["daysLeft"] in (59, 60)

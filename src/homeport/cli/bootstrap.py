@@ -6,19 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
 from homeport import sealing
-from homeport.cli._common import err_console, load, out_console
+from homeport.cli._common import load, out_console
+from homeport.cli._waves import follow
 from homeport.cluster.bootstrap import (
-    AppState,
     RepoCredentials,
     bootstrap,
     read_repo_credentials,
-    wait_for_apps,
 )
 from homeport.cluster.kube import connect
+from homeport.cluster.wavewait import DEFAULT_GRACE
 from homeport.errors import UsageError
 
 ConfigOpt = Annotated[
@@ -45,14 +43,6 @@ ArgoManifestOpt = Annotated[
 ]
 
 
-def _apps_table(states: list[AppState]) -> Table:
-    table = Table("application", "sync", "health", "revision", title="Argo CD Applications")
-    for s in states:
-        color = "green" if s.ready else ("red" if s.health == "Degraded" else "yellow")
-        table.add_row(s.name, s.sync, f"[{color}]{s.health}[/]", s.revision[:12])
-    return table
-
-
 def _credentials(path: Path | None, username: str | None) -> RepoCredentials | None:
     if path is not None:
         return read_repo_credentials(path)
@@ -71,11 +61,25 @@ def bootstrap_cmd(
     kubeconfig: KubeconfigOpt = None,
     dry_run: DryRunOpt = False,
     wait: Annotated[
-        bool, typer.Option("--wait", help="Follow Applications until all are Synced and Healthy.")
+        bool,
+        typer.Option(
+            "--wait", help="Follow the sync waves until every Application is Synced and Healthy."
+        ),
     ] = False,
     timeout: Annotated[
         int, typer.Option("--timeout", help="Seconds --wait waits at most.", min=1)
     ] = 900,
+    degraded_grace: Annotated[
+        float,
+        typer.Option(
+            "--degraded-grace",
+            help="Seconds an Application may stay Degraded or its sync Failed before --wait fails.",
+            min=0,
+        ),
+    ] = DEFAULT_GRACE,
+    interval: Annotated[
+        float, typer.Option("--interval", help="Seconds between --wait's looks.", min=0.05)
+    ] = 2.0,
     repo_credentials: Annotated[
         Path | None,
         typer.Option(
@@ -123,10 +127,7 @@ def bootstrap_cmd(
         if not result.changed:
             out_console.print("no changes: the cluster already matches", markup=False)
         if wait and not dry_run:
-            with Live(_apps_table([]), console=err_console, transient=False) as live:
-                wait_for_apps(
-                    kube, timeout=timeout, on_update=lambda s: live.update(_apps_table(s))
-                )
+            follow(kube, timeout=timeout, interval=interval, grace=degraded_grace)
             out_console.print("all Applications are Synced and Healthy", markup=False)
 
 

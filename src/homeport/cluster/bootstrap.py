@@ -20,11 +20,9 @@ from __future__ import annotations
 import base64
 import os
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from homeport import bundle, sealing
 from homeport.cluster.apply import (
@@ -34,6 +32,11 @@ from homeport.cluster.apply import (
     pinned_crds,
 )
 from homeport.cluster.kube import Kube, Obj
+
+# Followed the Applications here before the waves had their own modules; kept for callers.
+from homeport.cluster.waves import AppState as AppState
+from homeport.cluster.waves import app_states as app_states
+from homeport.cluster.wavewait import wait_for_apps as wait_for_apps
 from homeport.config import HomeportConfig
 from homeport.errors import ClusterError, UsageError
 from homeport.platform import argocd
@@ -361,82 +364,3 @@ def bootstrap(
             StepResult(name, apply_objects(kube, objs, dry_run=dry_run, progress=progress))
         )
     return out
-
-
-# --------------------------------------------------------------------------- wait
-
-
-@dataclass(frozen=True)
-class AppState:
-    """Sync and health of one Argo CD Application."""
-
-    name: str
-    sync: str
-    health: str
-    revision: str
-    message: str = ""
-
-    @property
-    def ready(self) -> bool:
-        """Synced and Healthy."""
-        return self.sync == "Synced" and self.health == "Healthy"
-
-
-def app_states(kube: Kube, namespace: str = ARGOCD_NS) -> list[AppState]:
-    """Every Application's sync and health, sorted by name."""
-    out = []
-    for app in kube.list_objects("argoproj.io/v1alpha1", "Application", namespace):
-        st: dict[str, Any] = app.get("status") or {}
-        sync = st.get("sync") or {}
-        health = st.get("health") or {}
-        cond = next(
-            (c.get("message", "") for c in st.get("conditions") or [] if c.get("message")), ""
-        )
-        out.append(
-            AppState(
-                name=str(app["metadata"]["name"]),
-                sync=str(sync.get("status") or "Unknown"),
-                health=str(health.get("status") or "Unknown"),
-                revision=str(sync.get("revision") or ""),
-                message=str(health.get("message") or cond or ""),
-            )
-        )
-    return sorted(out, key=lambda a: a.name)
-
-
-def wait_for_apps(
-    kube: Kube,
-    *,
-    timeout: float,
-    interval: float = 2.0,
-    on_update: Callable[[list[AppState]], None] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> list[AppState]:
-    """Follow Applications until every one is Synced and Healthy.
-
-    Args:
-        kube: The connection.
-        timeout: Seconds to wait in total.
-        interval: Seconds between polls.
-        on_update: Called with the current states after each poll (the live view).
-        clock: Monotonic clock (for tests).
-
-    Returns:
-        The final states.
-
-    Raises:
-        ClusterError: Timed out; the message names the Applications not ready.
-    """
-    deadline = clock() + timeout
-    while True:
-        states = app_states(kube)
-        if on_update:
-            on_update(states)
-        if states and all(s.ready for s in states):
-            return states
-        if clock() >= deadline:
-            waiting = [f"{s.name} ({s.sync}/{s.health})" for s in states if not s.ready] or [
-                "no Application yet"
-            ]
-            raise ClusterError(f"timed out after {timeout:.0f}s waiting for: " + ", ".join(waiting))
-        time.sleep(interval)

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from homeport.cluster.bootstrap import app_states
 from homeport.cluster.kube import Kube, Obj
+from homeport.cluster.waves import AppState, WaveReport, fmt_duration, read_waves
 from homeport.errors import ClusterError
 from homeport.names import parse_duration
 from homeport.wellknown import (
@@ -125,31 +125,46 @@ def _condition(obj: Obj, kind: str) -> Obj | None:
     return None
 
 
-def application_checks(kube: Kube) -> list[Check]:
-    """Sync, health and revision of every Argo CD Application."""
+def _app_level(s: AppState) -> Level:
+    if s.ready:
+        return "ok"
+    if s.health in ("Degraded", "Missing") or (s.sync == "OutOfSync" and s.health != "Progressing"):
+        return "error"
+    return "warning"  # Progressing, Suspended, Unknown: not broken yet
+
+
+def application_checks(kube: Kube, report: WaveReport | None = None) -> list[Check]:
+    """Sync, health, revision and sync wave of every Argo CD Application, wave by wave."""
     out = []
-    for s in app_states(kube):
-        level: Level
-        if s.ready:
-            level = "ok"
-        elif s.health in ("Degraded", "Missing") or (
-            s.sync == "OutOfSync" and s.health != "Progressing"
-        ):
-            level = "error"
-        else:  # Progressing, Suspended, Unknown: not broken yet
-            level = "warning"
-        detail = f"{s.sync}/{s.health}" + (f" @ {s.revision[:12]}" if s.revision else "")
-        if s.message and level != "ok":
-            detail += f": {s.message}"
-        out.append(
-            Check(
-                "applications",
-                s.name,
-                level,
-                detail,
-                {"sync": s.sync, "health": s.health, "revision": s.revision},
-            )
-        )
+    for w in (report or read_waves(kube)).waves:
+        for s in (a for a in w.apps if a.exists):
+            level = _app_level(s)
+            detail = f"{s.sync}/{s.health}" + (f" @ {s.revision[:12]}" if s.revision else "")
+            if s.why and level != "ok":
+                detail += f": {s.why}"
+            data = {"sync": s.sync, "health": s.health, "revision": s.revision, "wave": s.wave}
+            out.append(Check("applications", s.name, level, detail, data))
+    return out
+
+
+def wave_checks(report: WaveReport) -> list[Check]:
+    """One line per sync wave: done (and how long it took), current, or not started."""
+    out = []
+    current = report.current
+    for w in report.waves:
+        levels = [_app_level(a) for a in w.apps if a.exists]
+        level: Level = "ok" if w.ready else ("error" if "error" in levels else "warning")
+        detail = f"{w.ready_count}/{len(w.apps)} ready"
+        if w.ready:
+            detail += f", took {fmt_duration(w.took)}" if w.took is not None else ""
+        elif not w.started:
+            detail = "not started: " + ", ".join(a.name for a in w.apps)
+        else:
+            detail += "; waiting on " + "; ".join(a.describe() for a in w.waiting)
+        if w is current:
+            detail = f"current: {detail}"
+        data = {**w.to_dict(), "current": w is current}
+        out.append(Check("waves", w.title, level, detail, data))
     return out
 
 
@@ -441,8 +456,10 @@ def workload_checks(kube: Kube) -> list[Check]:
 def collect(kube: Kube, now: dt.datetime | None = None) -> StatusReport:
     """Run every check against the cluster."""
     report = StatusReport(server=kube.server)
+    waves = read_waves(kube)
     parts: list[Callable[[], list[Check]]] = [
-        lambda: application_checks(kube),
+        lambda: application_checks(kube, waves),
+        lambda: wave_checks(waves),
         lambda: certificate_checks(kube, now),
         lambda: ddns_checks(kube, now),
         lambda: workload_checks(kube),

@@ -75,8 +75,14 @@ def cm_data(cfg: HomeportConfig) -> dict[str, str]:
 
 
 def cmd_params_data(cfg: HomeportConfig) -> dict[str, str]:
-    """Data of ``argocd-cmd-params-cm``: TLS is terminated by Traefik, so serve plain HTTP."""
-    return {"server.insecure": "true"}
+    """Data of ``argocd-cmd-params-cm``.
+
+    TLS is terminated by Traefik, so the server serves plain HTTP. Each resource's health
+    is kept in the Application (off by default since Argo CD 3.0), so ``homeport
+    bootstrap --wait`` and ``homeport status`` can say which resource holds a wave up and
+    why (``Deployment "traefik" exceeded its progress deadline``).
+    """
+    return {"controller.resource.health.persist": "true", "server.insecure": "true"}
 
 
 def bootstrap_objects(cfg: HomeportConfig) -> list[Obj]:
