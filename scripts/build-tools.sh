@@ -249,19 +249,31 @@ build_argocd() {
   echo "$ARGOCD_PIN" > "$stamp"
 }
 build_argocd
-# redis (Argo CD's cache): Debian's package, unpacked without installing it.
+# kustomize: Argo CD's repo-server runs it for the argocd Application (manifests/cluster-install).
+build_go kustomize "$(pin KUSTOMIZE_VERSION)" sigs.k8s.io/kustomize/kustomize/v5
+# redis (Argo CD's cache): Debian's package, unpacked without installing it. Its binary links
+# liblzf and libjemalloc, which a machine without redis lacks: they are unpacked next to it
+# (libexec/redis), and bin/redis-server is a wrapper that points the loader there.
 REDIS_PIN=$(pin REDIS_DEBIAN_VERSION)
 fetch_redis() {
-  local stamp="$BIN/.redis-server.version"
-  if [ -x "$BIN/redis-server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$REDIS_PIN" ]; then return 0; fi
+  local stamp="$BIN/.redis-server.version" want="$REDIS_PIN with-libs"
+  if [ -x "$BIN/redis-server" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
   echo "fetching redis-server $REDIS_PIN" >&2
   local work; work=$(mktemp -d)
-  (cd "$work" && apt-get download -q "redis-server=$REDIS_PIN" "redis-tools=$REDIS_PIN" >/dev/null \
+  (cd "$work" && apt-get download -q "redis-server=$REDIS_PIN" "redis-tools=$REDIS_PIN" \
+      liblzf1 libjemalloc2 >/dev/null \
     && for deb in ./*.deb; do dpkg -x "$deb" root; done)
+  local dir="$TOOLS/libexec/redis"
+  rm -rf "$dir" && mkdir -p "$dir"
   # redis-server is a symlink to redis-check-rdb: one binary answering to its name.
-  cp -L "$work/root/usr/bin/redis-check-rdb" "$BIN/redis-server"
+  cp -L "$work/root/usr/bin/redis-check-rdb" "$dir/redis-server"
+  cp -L "$work"/root/usr/lib/x86_64-linux-gnu/liblzf.so.1 \
+    "$work"/root/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 "$dir/"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH='"'"'%s'"'"' exec '"'"'%s'"'"' "$@"\n' "$dir" "$dir/redis-server" > "$BIN/.redis-server.$$.tmp"
+  chmod 755 "$BIN/.redis-server.$$.tmp" && mv -f "$BIN/.redis-server.$$.tmp" "$BIN/redis-server"
+  "$BIN/redis-server" --version >/dev/null  # every library found
   rm -rf "$work"
-  echo "$REDIS_PIN" > "$stamp"
+  echo "$want" > "$stamp"
 }
 fetch_redis
 # MetalLB's controller (the chart's app version; the chart and image share the version): the

@@ -111,6 +111,10 @@ KWOK_VERSION = "v0.8.0"
 # Debian's redis-server, Argo CD's cache in the sync test (apt-get download, not installed).
 # renovate: datasource=repology depName=debian_12/redis versioning=loose
 REDIS_DEBIAN_VERSION = "5:7.0.15-1~deb12u10"
+# The kustomize Argo CD v3.5.1's repo-server runs (its image's hack/tool-versions.sh): it
+# renders the self-managing argocd Application (manifests/cluster-install + patches).
+# renovate: datasource=go depName=sigs.k8s.io/kustomize/kustomize/v5
+KUSTOMIZE_VERSION = "v5.8.1"
 # The YAML decoder Kubernetes, Argo CD and Helm read manifests with; the tests' oracle
 # for what homeport writes (tools/goyaml, built by scripts/build-tools.sh).
 # renovate: datasource=go depName=sigs.k8s.io/yaml
