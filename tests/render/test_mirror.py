@@ -188,6 +188,11 @@ def test_logins_are_sealed_repository_secrets(
         "--from-file password=PASSWORD_FILE"
     ]
     assert not (repo / "cluster" / "apps").exists()  # nothing was written
+    # `app add` keeps its edit of homeport.yaml and says the tree waits for the login.
+    add = ["app", "add", "wiki", "--image", "requarks/wiki:2.5.300", "--port", "3000"]
+    code, out = cli([*add, "--auth", "public", *c], monkeypatch, capsys)
+    assert code == 2 and f"{config} was updated but {repo / 'cluster'} was not: " in out, out
+    assert "homeport secret set mirror-charts" in out and "name: wiki" in config.read_text()
     # The wrong keys are refused, naming the keys (never the values).
     wrong = [
         "secret",

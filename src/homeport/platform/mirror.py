@@ -1,8 +1,9 @@
 """Where Argo CD fetches what homeport installs: upstream, or the mirrors of ``mirror:``.
 
 The one home of the rule "which repository does chart X (and Argo CD itself) come from":
-the Applications, the AppProject's ``sourceRepos``, the argocd namespace's egress, the
-mirror logins and ``homeport charts pull`` all ask here.
+the Applications and the AppProject's ``sourceRepos`` (platform/argocd.py) and the mirror
+logins ask here; the argocd namespace's egress (``egress.mirror_endpoints``) and
+``homeport charts pull`` read the same two ``mirror:`` fields.
 
 OCI: Argo CD v3.5.1 has two ways to read a Helm chart from an OCI registry. A ``repoURL``
 with the ``oci://`` scheme is its native OCI source (v3.1+): one artifact per repoURL,
