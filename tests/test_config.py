@@ -411,3 +411,90 @@ def test_subdomain_of_the_zone_defaults_to_its_own_records() -> None:
         "@",
         "*",
     ]
+
+
+# -- mirror: (air-gapped clusters, private registries) -------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "mirror:\n  charts: ftp://x\n",
+            'homeport.yaml:6: mirror.charts: "ftp://x" is not a Helm repository URL '
+            "(https://, http://, oci://)",
+        ),
+        ("mirror:\n  charts: charts.example\n", "homeport.yaml:6: mirror.charts: "),
+        ("mirror:\n  charts: https://\n", "homeport.yaml:6: mirror.charts: "),
+        ("mirror:\n  charts: https://h/x?a=1\n", "homeport.yaml:6: mirror.charts: "),
+        (
+            "mirror:\n  charts: oci://10.1.2.3:5000/charts\n",
+            'homeport.yaml:6: mirror.charts: "oci://10.1.2.3:5000/charts": Argo CD cannot read '
+            "an OCI registry at an IPv6 address or at an IP address with a port",
+        ),
+        (
+            "mirror:\n  argocd: ftp://h/argo-cd.git\n",
+            'homeport.yaml:6: mirror.argocd: "ftp://h/argo-cd.git" is not a Git URL',
+        ),
+        (
+            "mirror:\n  charts: http://127.0.0.1:8080\n  credentials: [argocd]\n",
+            'homeport.yaml:7: mirror.credentials[0]: "argocd" names no mirror: mirror.argocd '
+            "is not set",
+        ),
+        (
+            "mirror:\n  credentials: true\n",
+            "homeport.yaml:6: mirror.credentials: true, but neither mirror.charts nor "
+            "mirror.argocd is set",
+        ),
+        (
+            "mirror:\n  charts: http://127.0.0.1:8080\n  credentials: charts\n",
+            "homeport.yaml:7: mirror.credentials: must be true, false or a list of mirrors",
+        ),
+        (
+            "mirror:\n  charts: http://127.0.0.1:8080\n  credentials: [chart]\n",
+            'homeport.yaml:7: mirror.credentials: "chart" is not a mirror; use charts or argocd',
+        ),
+        (
+            "mirror:\n  argocd: git://127.0.0.1/argo-cd.git\n  credentials: true\n",
+            'homeport.yaml:7: mirror.credentials: mirror.argocd "git://127.0.0.1/argo-cd.git" '
+            "is a git:// URL, which has no login",
+        ),
+        ("mirror:\n  chart: http://x\n", "homeport.yaml:6: mirror.chart: unknown key"),
+    ],
+)
+def test_bad_mirrors_name_the_field(extra: str, expected: str) -> None:
+    lines = problems(BASE + extra)
+    assert any(line.startswith(expected) for line in lines), lines
+
+
+@pytest.mark.parametrize("field", ["charts", "argocd"])
+def test_a_password_in_a_mirror_url_is_refused_and_never_echoed(field: str) -> None:
+    url = "https://robot:tok-9f8e7d@mirror.lan/x.git"
+    [line] = problems(BASE + f"mirror:\n  {field}: {url}\n")
+    assert line.startswith(f"homeport.yaml:6: mirror.{field}: the URL carries a ")
+    assert "tok-9f8e7d" not in line and "use mirror.credentials" in line
+    # git.url too: its login belongs to bootstrap, not to the URL.
+    [line] = problems(base_yaml(git_url=url))
+    assert "tok-9f8e7d" not in line and "--repo-credentials" in line
+
+
+def test_loopback_and_private_mirrors_and_git_daemon_urls_are_accepted() -> None:
+    cfg = parse_config(
+        base_yaml(git_url="git://127.0.0.1:9418/lab.git")
+        + "mirror:\n  charts: http://127.0.0.1:8879/charts/\n"
+        "  argocd: git://[::1]:9418/argo-cd.git\n"
+    )
+    assert cfg.git.url == "git://127.0.0.1:9418/lab.git"
+    assert cfg.mirror.charts == "http://127.0.0.1:8879/charts"  # trailing / dropped
+    assert cfg.mirror.argocd == "git://[::1]:9418/argo-cd.git"
+    assert cfg.mirror.logins() == ()
+    both = parse_config(
+        BASE + "mirror:\n  charts: oci://registry.lan:5000/c\n"
+        "  argocd: git@git.lan:m/argo-cd.git\n  credentials: true\n"
+    )
+    assert both.mirror.logins() == ("charts", "argocd")
+    one = parse_config(
+        BASE + "mirror:\n  charts: https://10.0.0.5/c\n  argocd: ssh://git@10.0.0.5/a.git\n"
+        "  credentials: [argocd]\n"
+    )
+    assert one.mirror.logins() == ("argocd",)
+    # No mirror: nothing changes.
+    assert parse_config(BASE).mirror.logins() == ()

@@ -11,6 +11,7 @@ import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -185,11 +186,55 @@ class CloudflareConfig(_Model):
         return self
 
 
+_GIT_URL = re.compile(r"^(https://|http://|ssh://|git://|git@[^:\s]+:)\S+$")
+
+
+def check_git_url(v: str, login: str = "mirror.credentials (a sealed Secret)") -> str:
+    """Require a Git clone URL: https, http, ssh, git (git daemon) or ``git@host:path``.
+
+    Args:
+        v: The URL.
+        login: Where a login belongs instead of the URL (for the message).
+
+    Returns:
+        The URL, unchanged.
+
+    Raises:
+        ValueError: Not a Git URL, or a URL carrying a password (it would land in Git).
+    """
+    if not _GIT_URL.match(v):
+        raise ValueError(
+            f'"{v}" is not a Git URL; use https://host/owner/repo.git, '
+            "git@host:owner/repo.git, ssh://, http:// or git://"
+        )
+    if "://" in v and _userinfo_password(v):
+        # Never echo the URL: the password may be a token.
+        raise ValueError(
+            f"the URL carries a password, which would be committed to Git; use {login}"
+        )
+    return v
+
+
+_URL_USER = (
+    "the URL carries a user name or password, which would be committed to Git; "
+    "use mirror.credentials (a sealed Secret)"
+)
+
+
+def _userinfo_password(url: str) -> bool:
+    """Whether ``scheme://user:password@host`` carries a password."""
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
 class GitConfig(_Model):
     """The Git repository Argo CD syncs the rendered tree from."""
 
     url: str = Field(
-        description="Clone URL of the repository (https://... or git@host:owner/repo.git)."
+        description="Clone URL of the repository (https://..., git@host:owner/repo.git, "
+        "ssh://..., http://... or git://... for a git daemon)."
     )
     revision: str = Field("main", description="Branch, tag or commit Argo CD follows.")
     path: str = Field("cluster", description="Directory of the rendered tree inside the repo.")
@@ -197,12 +242,7 @@ class GitConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^(https://|http://|ssh://|git@[^:\s]+:)\S+$", v):
-            raise ValueError(
-                f'"{v}" is not a Git URL; '
-                "use https://host/owner/repo.git or git@host:owner/repo.git"
-            )
-        return v
+        return check_git_url(v, "`homeport bootstrap --repo-credentials` (kept in the cluster)")
 
     @field_validator("path")
     @classmethod
@@ -916,6 +956,134 @@ class NetworkConfig(_Model):
         return v
 
 
+_CHART_SCHEMES = ("https", "http", "oci")
+MirrorName = Literal["charts", "argocd"]
+MIRROR_NAMES: tuple[MirrorName, ...] = ("charts", "argocd")
+
+
+def check_chart_repo_url(v: str) -> str:
+    """Require a Helm repository URL (``https://``, ``http://``) or OCI path (``oci://``).
+
+    Args:
+        v: The URL.
+
+    Returns:
+        The URL without trailing slashes (Argo CD matches repository Secrets by exact URL).
+
+    Raises:
+        ValueError: Another scheme, no host, a query or fragment, or a password in it.
+    """
+    bad = f'"{v}" is not a Helm repository URL (https://, http://, oci://)'
+    if not isinstance(v, str) or re.search(r"\s", v):
+        raise ValueError(bad)
+    try:
+        parts = urlsplit(v)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        raise ValueError(bad) from None
+    if parts.scheme not in _CHART_SCHEMES or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(bad)
+    if parts.username is not None or parts.password is not None:
+        # Never echo it: the value may be a token.
+        raise ValueError(_URL_USER)
+    first = parts.netloc
+    if parts.scheme == "oci" and ":" in first and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", first):
+        # Argo CD takes an OCI Helm repository without its scheme and parses it with Go's
+        # net/url, which refuses "10.0.0.5:5000/charts" (a colon in the first segment).
+        raise ValueError(
+            f'"{v}": Argo CD cannot read an OCI registry at an IPv6 address or at an IP '
+            "address with a port; give it a host name, or serve it on port 443"
+        )
+    return v.rstrip("/")
+
+
+class MirrorConfig(_Model):
+    """Mirrors that replace the public sources Argo CD fetches the platform from.
+
+    For air-gapped clusters and private registries. ``charts`` replaces the repository of
+    every chart homeport installs (the chart names and pinned versions stay: a mirror holds
+    the same charts under the same names); ``argocd`` replaces
+    https://github.com/argoproj/argo-cd.git, which Argo CD manages itself from (it must
+    carry the release tags). The AppProject's sourceRepos and the argocd namespace's
+    egress follow. Logins are sealed Secrets, never plaintext in Git (see ``credentials``).
+    """
+
+    charts: str | None = Field(
+        None,
+        description="Helm repository (https://host/path or http://host/path, serving "
+        "index.yaml) or OCI registry path (oci://host/path) holding every pinned chart "
+        "under its upstream name and version.",
+    )
+    argocd: str | None = Field(
+        None,
+        description="Git mirror of https://github.com/argoproj/argo-cd.git with its release "
+        "tags (https://, http://, ssh://, git://, git@host:path).",
+    )
+    credentials: bool | list[MirrorName] = Field(
+        False,
+        description="Which mirrors need a login: true (every mirror set here), false, or a "
+        "list such as [charts]. Each login is a sealed Secret in namespace argocd: "
+        "`homeport secret set mirror-charts --namespace argocd --from-literal username=USER "
+        "--from-file password=PASSWORD_FILE` (mirror-argocd likewise; key sshPrivateKey "
+        "for an SSH URL).",
+    )
+
+    @field_validator("charts")
+    @classmethod
+    def _charts(cls, v: str | None) -> str | None:
+        return None if v is None else check_chart_repo_url(v)
+
+    @field_validator("argocd")
+    @classmethod
+    def _argocd(cls, v: str | None) -> str | None:
+        return None if v is None else check_git_url(v)
+
+    @field_validator("credentials", mode="before")
+    @classmethod
+    def _credentials(cls, v: Any) -> Any:
+        # One message instead of pydantic's one per member of the union.
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            for x in v:
+                if x not in MIRROR_NAMES:
+                    raise ValueError(f'"{x}" is not a mirror; use charts or argocd')
+            if len(set(v)) != len(v):
+                raise ValueError("a mirror is listed twice")
+            return v
+        raise ValueError("must be true, false or a list of mirrors such as [charts, argocd]")
+
+    def logins(self) -> tuple[MirrorName, ...]:
+        """The mirrors that need a login, in a stable order (charts, argocd)."""
+        if self.credentials is False:
+            return ()
+        if self.credentials is True:
+            return tuple(m for m in MIRROR_NAMES if getattr(self, m))
+        return tuple(m for m in MIRROR_NAMES if m in self.credentials)
+
+
+def _mirror_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """A login asked for a mirror that is not set, or one a git:// URL cannot carry."""
+    m = cfg.mirror
+    loc: tuple[str | int, ...] = ("mirror", "credentials")
+    if m.credentials is True and not (m.charts or m.argocd):
+        return [(loc, "true, but neither mirror.charts nor mirror.argocd is set")]
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(m.credentials, list):
+        for i, name in enumerate(m.credentials):
+            if not getattr(m, name):
+                out.append(((*loc, i), f'"{name}" names no mirror: mirror.{name} is not set'))
+    if "argocd" in m.logins() and m.argocd and m.argocd.startswith("git://"):
+        out.append(
+            (
+                loc,
+                f'mirror.argocd "{m.argocd}" is a git:// URL, which has no login; '
+                "use https:// or ssh:// for a mirror that needs credentials",
+            )
+        )
+    return out
+
+
 class HomeportConfig(_Model):
     """homeport.yaml: one file that describes a whole self-hosted platform."""
 
@@ -933,6 +1101,11 @@ class HomeportConfig(_Model):
         description="What gives Traefik an address (the Load Balancer box of the architecture).",
     )
     network: NetworkConfig = Field(default_factory=NetworkConfig)
+    mirror: MirrorConfig = Field(
+        default_factory=MirrorConfig,
+        description="Mirrors of the chart repositories and of Argo CD's own Git repository "
+        "(air-gapped clusters, private registries).",
+    )
     apps: list[App] = Field(default_factory=list, description="Your applications.")
 
     @model_validator(mode="before")
@@ -1091,6 +1264,7 @@ def _semantic_problems(cfg: HomeportConfig) -> list[tuple[tuple[str | int, ...],
             )
         )
     out += _load_balancer_problems(cfg)
+    out += _mirror_problems(cfg)
     return out
 
 
@@ -1229,9 +1403,13 @@ def _retarget_refs(node: Any) -> Any:
 
 
 __all__ = [
+    "MIRROR_NAMES",
     "App",
     "ConfigError",
     "HomeportConfig",
+    "MirrorConfig",
+    "check_chart_repo_url",
+    "check_git_url",
     "check_image",
     "json_schema",
     "load_config",

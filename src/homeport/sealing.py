@@ -271,6 +271,7 @@ def seal_secret(
     scope: Scope = "strict",
     secret_type: str = "Opaque",
     labels: dict[str, str] | None = None,
+    template_data: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Seal key/value pairs into a ``bitnami.com/v1alpha1`` SealedSecret object.
 
@@ -282,6 +283,9 @@ def seal_secret(
         scope: Where the sealed values may be opened.
         secret_type: The Secret's ``type``.
         labels: Labels for the created Secret.
+        template_data: Keys of the created Secret that are not secret, written plain in
+            ``spec.template.data`` (the controller reads them as Go templates; plain text
+            without ``{{`` stays as it is).
 
     Returns:
         The SealedSecret as a plain object, keys sorted for stable output.
@@ -310,6 +314,8 @@ def seal_secret(
     template: dict[str, Any] = {"metadata": tmpl_md}
     if secret_type != "Opaque":
         template["type"] = secret_type
+    if template_data:
+        template["data"] = dict(sorted(template_data.items()))
     return {
         "apiVersion": "bitnami.com/v1alpha1",
         "kind": "SealedSecret",

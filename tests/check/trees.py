@@ -338,3 +338,10 @@ def seal_required(cfg: Any, root: Path) -> None:
     for ns, name, keys, typ in wanted:
         obj = sealing.seal_secret(cert, name, ns, {k: b"x" for k in keys}, secret_type=typ)
         secretstore.write_sealed(root, obj, replace=True)
+    # The mirror logins (mirror.credentials), as `homeport secret set` seals them.
+    from homeport import mirrorcreds
+    from homeport.platform.mirror import logins
+
+    for login in logins(cfg):
+        obj = mirrorcreds.seal_login(cert, login, {k: b"x" for k in login.keys})
+        secretstore.write_sealed(root, obj, replace=True)

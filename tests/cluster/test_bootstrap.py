@@ -207,3 +207,40 @@ def test_wait_follows_applications_until_healthy(
         timer.join()
     assert code == 0, out
     assert "all Applications are Synced and Healthy" in out
+
+
+def test_bootstrap_applies_the_sealed_mirror_logins(
+    kube: Kube, kubeconfig: Path, keypair: sealing.KeyPair, tmp_path: Path, cli: CliRun
+) -> None:
+    """The CLI opens the tree's mirror logins with the sealing key and applies them first."""
+    from homeport import mirrorcreds, secretstore
+    from homeport.platform.mirror import logins
+
+    config = tmp_path / "homeport.yaml"
+    config.write_text(
+        EXAMPLE.read_text()
+        + "mirror:\n  charts: https://charts.lab.example/mirror\n  credentials: true\n"
+    )
+    args = ["bootstrap", "--config", str(config), "--kubeconfig", str(kubeconfig)]
+    # Negative control: asked for, not sealed: nothing is applied.
+    code, out = cli(*args)
+    assert code == 2
+    assert "homeport secret set mirror-charts --namespace argocd" in out
+    cfg = load_config(config)
+    [login] = logins(cfg)
+    sealed = mirrorcreds.seal_login(
+        keypair.certificate(), login, {"username": b"robot", "password": b"mirror-pw-77"}
+    )
+    secretstore.write_sealed(tmp_path / cfg.git.path, sealed)
+    code, out = cli(*args)
+    assert code == 0, out
+    assert "mirror credentials: applied 1" in out and "mirror-pw-77" not in out
+    secret = kube.get("v1", "Secret", login.name, "argocd")
+    assert secret is not None
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert data == {
+        "password": "mirror-pw-77",
+        "type": "helm",
+        "url": "https://charts.lab.example/mirror",
+        "username": "robot",
+    }

@@ -5,7 +5,8 @@ controller built from upstream at the pinned version (sealed_controller.py), run
 arguments and RBAC that the pinned sealed-secrets chart renders for homeport's values
 (expanded by the real Helm), `homeport init` (a real process) sealing the platform
 secrets, `homeport render`, bootstrap (installs the sealing key), `homeport backup` /
-`restore`. Stand-in: Argo CD's sync of the `secrets` Application is replaced by applying
+`restore`, a mirror login bootstrap applies before the controller takes it over.
+Stand-in: Argo CD's sync of the `secrets` Application is replaced by applying
 the SealedSecrets of the tree directly; cert-manager's issuance by a TLS Secret written
 as cert-manager writes it.
 """
@@ -26,13 +27,15 @@ import pyrage
 import pytest
 from cryptography import x509
 
-from homeport import sealing, secretstore
+from configs import base_yaml
+from homeport import mirrorcreds, sealing, secretstore
 from homeport.check import expand as ex
 from homeport.cluster import backup as bk
 from homeport.cluster.apply import apply_objects, load_manifest_text
 from homeport.cluster.bootstrap import bootstrap
 from homeport.cluster.kube import Kube, connect
-from homeport.config import HomeportConfig, load_config
+from homeport.config import HomeportConfig, load_config, parse_config
+from homeport.platform.mirror import logins
 
 from .apiserver import ApiServer
 from .sealed_controller import SealedSecretsController, wait_synced
@@ -223,6 +226,54 @@ def test_unowned_secret_is_refused_by_the_controller(
     assert cond.get("status") == "False"
     assert "not managed by SealedSecret" in str(cond.get("message"))
     assert _secret_data(kube, "monitoring", "restored-copy") == ("Opaque", {"k": b"old"})
+
+
+def test_mirror_login_bootstrap_applied_is_adopted_by_the_controller(
+    platform: Platform, source: tuple[ApiServer, Kube, SealedSecretsController]
+) -> None:
+    """A mirror login: bootstrap applies the Secret first, the controller then takes it over.
+
+    Argo CD needs the login before the controller (itself fetched from the mirror) runs,
+    so bootstrap opens the SealedSecret and applies the Secret marked
+    ``sealedsecrets.bitnami.com/managed``; once the ``secrets`` Application syncs the
+    SealedSecret, the controller opens it (the login encrypted, url/type/enableOCI plain in
+    the template) and adopts the Secret, which keeps Argo CD's repository label.
+    """
+    _srv, kube, ctl = source
+    cfg = parse_config(
+        base_yaml() + "mirror:\n  charts: oci://registry.lab.internal/charts\n  credentials: true\n"
+    )
+    [login] = logins(cfg)
+    values = {"password": b"mirror-token-51", "username": b"robot"}
+    sealed = mirrorcreds.seal_login(sealing.load_cert(platform.pair.cert_path), login, values)
+    result = bootstrap(
+        kube,
+        platform.cfg,
+        pair=platform.pair,
+        mirror_secrets=[mirrorcreds.repository_secret(login, values)],
+    )
+    step = next(st for st in result.steps if st.name == "mirror credentials")
+    assert step.result.total == 1
+    want = {
+        "enableOCI": b"true",
+        "password": b"mirror-token-51",
+        "type": b"helm",
+        "url": b"registry.lab.internal/charts",
+        "username": b"robot",
+    }
+    assert _secret_data(kube, "argocd", login.name) == ("Opaque", want)
+    before = kube.get("v1", "Secret", login.name, "argocd")
+    assert before is not None and not before["metadata"].get("ownerReferences")
+    # (test_unowned_secret_is_refused_by_the_controller: without the annotation it is not.)
+    apply_objects(kube, [sealed])
+    synced = wait_synced(kube, [("argocd", login.name)])
+    assert synced[("argocd", login.name)].get("status") == "True", ctl.log_text()[-3000:]
+    secret = kube.get("v1", "Secret", login.name, "argocd")
+    assert secret is not None
+    assert secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"] == "repository"
+    owners = secret["metadata"].get("ownerReferences") or []
+    assert [(o["kind"], o["name"]) for o in owners] == [("SealedSecret", login.name)]
+    assert _secret_data(kube, "argocd", login.name) == ("Opaque", want)
 
 
 def _tls(cfg: HomeportConfig, pair: sealing.KeyPair) -> list[dict[str, Any]]:

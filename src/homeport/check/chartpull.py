@@ -4,6 +4,9 @@ Each chart of :data:`homeport.versions.CHARTS` is downloaded at its pinned versi
 its Helm repository (``index.yaml``, then the archive it lists, whose SHA-256 must match
 the index's ``digest``) or from an OCI registry (``oci://host/path``: the manifest for
 the version tag, then its Helm chart layer, whose SHA-256 must match the layer digest).
+With ``mirror.charts`` set, every chart comes from the mirror instead (same names and
+versions), with the mirror's login when it needs one (HTTP basic auth on the mirror's
+host; for OCI also at the registry's token endpoint).
 Archives are unpacked into ``<cache>/<chart>-<version>/`` (dependencies are packaged
 inside a chart archive, so Helm templates it offline) and ``charts.lock.json`` records
 where each came from and its digests. Nothing is written for a chart whose download or
@@ -20,10 +23,10 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import yaml
@@ -77,17 +80,60 @@ def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _get(http: httpx.Client, url: str, what: str, **kw: Any) -> httpx.Response:
+@dataclass(frozen=True)
+class RepoLogin:
+    """A chart mirror's login, sent only to the mirror's own host.
+
+    Attributes:
+        host: ``host[:port]`` of the mirror.
+        username: User name.
+        password: Password or token.
+    """
+
+    host: str
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        # Never print the login, even in a debug traceback.
+        return f"RepoLogin({self.host}, <redacted>)"
+
+    @classmethod
+    def for_url(cls, url: str, username: str, password: str) -> RepoLogin:
+        """The login of the repository at ``url`` (``https://``, ``http://``, ``oci://``)."""
+        return cls(_host(url), username, password)
+
+    def auth_for(self, url: str) -> tuple[str, str] | None:
+        """Basic auth for ``url`` when it is on the mirror's host.
+
+        httpx drops the header itself on a redirect to another origin.
+        """
+        return (self.username, self.password) if _host(url) == self.host else None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url if "://" in url else f"oci://{url}").netloc.lower()
+
+
+def _get(
+    http: httpx.Client, url: str, what: str, login: RepoLogin | None = None, **kw: Any
+) -> httpx.Response:
+    auth = login.auth_for(url) if login is not None else None
     try:
-        r = http.get(url, follow_redirects=True, **kw)
+        if auth is not None:
+            r = http.get(url, follow_redirects=True, auth=auth, **kw)
+        else:
+            r = http.get(url, follow_redirects=True, **kw)
     except httpx.HTTPError as exc:
         raise ChartPullError(f"{what}: {url}: {exc}") from None
     return r
 
 
-def _from_repo(http: httpx.Client, chart: Chart) -> tuple[bytes, str, str]:
+def _from_repo(
+    http: httpx.Client, chart: Chart, login: RepoLogin | None = None
+) -> tuple[bytes, str, str]:
     base = chart.repo.rstrip("/") + "/"
-    r = _get(http, urljoin(base, "index.yaml"), chart.name)
+    r = _get(http, urljoin(base, "index.yaml"), chart.name, login)
     if r.status_code != 200:
         raise ChartPullError(f"{chart.name}: {base}index.yaml: HTTP {r.status_code}")
     try:
@@ -99,7 +145,7 @@ def _from_repo(http: httpx.Client, chart: Chart) -> tuple[bytes, str, str]:
     if entry is None or not entry.get("urls"):
         raise ChartPullError(f"{chart.name}: version {chart.version} is not in {base}index.yaml")
     url = urljoin(base, str(entry["urls"][0]))
-    r = _get(http, url, chart.name)
+    r = _get(http, url, chart.name, login)
     if r.status_code != 200:
         raise ChartPullError(f"{chart.name}: {url}: HTTP {r.status_code}")
     data = r.content
@@ -115,13 +161,17 @@ def _from_repo(http: httpx.Client, chart: Chart) -> tuple[bytes, str, str]:
     return data, digest, url
 
 
-def _oci_token(http: httpx.Client, challenge: str) -> str | None:
-    # WWW-Authenticate: Bearer realm="...",service="...",scope="..." (anonymous pull).
+def _oci_token(http: httpx.Client, challenge: str, login: RepoLogin | None) -> str | None:
+    # WWW-Authenticate: Bearer realm="...",service="...",scope="..." (anonymous pull, or
+    # the mirror's login at the token endpoint, as `helm registry login` does).
     params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
     if not challenge.lower().startswith("bearer") or "realm" not in params:
         return None
     realm = params.pop("realm")
-    r = _get(http, realm, "registry token", params=params)
+    realm_login = None
+    if login is not None and (_host(realm) == login.host or realm.startswith("https://")):
+        realm_login = RepoLogin(_host(realm), login.username, login.password)
+    r = _get(http, realm, "registry token", realm_login, params=params)
     if r.status_code != 200:
         return None
     body = r.json()
@@ -129,19 +179,28 @@ def _oci_token(http: httpx.Client, challenge: str) -> str | None:
     return str(token) if token else None
 
 
-def _from_oci(http: httpx.Client, chart: Chart, scheme: str) -> tuple[bytes, str, str, str]:
+def _from_oci(
+    http: httpx.Client, chart: Chart, scheme: str, login: RepoLogin | None = None
+) -> tuple[bytes, str, str, str]:
     ref = chart.repo.removeprefix("oci://").rstrip("/")
     host, _, path = ref.partition("/")
     repo = f"{path}/{chart.name}" if path else chart.name
     base = f"{scheme}://{host}/v2/{repo}"
     headers = {"Accept": _MANIFEST_TYPES}
-    r = _get(http, f"{base}/manifests/{chart.version}", chart.name, headers=headers)
+    url = f"{base}/manifests/{chart.version}"
+    basic: RepoLogin | None = None
+    r = _get(http, url, chart.name, headers=headers)
     if r.status_code == 401:
-        token = _oci_token(http, r.headers.get("www-authenticate", ""))
-        if token is None:
-            raise ChartPullError(f"{chart.name}: {host} asks for credentials to pull {repo}")
-        headers["Authorization"] = f"Bearer {token}"
-        r = _get(http, f"{base}/manifests/{chart.version}", chart.name, headers=headers)
+        challenge = r.headers.get("www-authenticate", "")
+        if challenge.lower().startswith("basic") and login is not None:
+            basic = login
+            r = _get(http, url, chart.name, basic, headers=headers)
+        else:
+            token = _oci_token(http, challenge, login)
+            if token is None:
+                raise ChartPullError(f"{chart.name}: {host} asks for credentials to pull {repo}")
+            headers["Authorization"] = f"Bearer {token}"
+            r = _get(http, url, chart.name, headers=headers)
     if r.status_code != 200:
         raise ChartPullError(
             f"{chart.name}: oci://{host}/{repo}:{chart.version}: HTTP {r.status_code}"
@@ -153,7 +212,7 @@ def _from_oci(http: httpx.Client, chart: Chart, scheme: str) -> tuple[bytes, str
     if layer is None:
         raise ChartPullError(f"{chart.name}: oci://{host}/{repo}:{chart.version} is not a chart")
     want = str(layer.get("digest", ""))
-    blob = _get(http, f"{base}/blobs/{want}", chart.name, headers=headers)
+    blob = _get(http, f"{base}/blobs/{want}", chart.name, basic, headers=headers)
     if blob.status_code != 200:
         raise ChartPullError(f"{chart.name}: blob {want}: HTTP {blob.status_code}")
     data = blob.content
@@ -202,6 +261,8 @@ def pull_charts(
     *,
     http: httpx.Client | None = None,
     oci_scheme: str = "https",
+    mirror: str | None = None,
+    login: RepoLogin | None = None,
 ) -> PullResult:
     """Download and unpack charts (default: every pinned one) into the chart cache.
 
@@ -210,6 +271,9 @@ def pull_charts(
         charts: Charts to pull (default ``versions.CHARTS``).
         http: HTTP client (default: a new one with a 60 s timeout).
         oci_scheme: ``https``, or ``http`` for a local test registry.
+        mirror: ``mirror.charts``: the repository every chart comes from instead of its
+            own (same names and versions).
+        login: The mirror's login (sent to its host only).
 
     Returns:
         The charts written; ``charts.lock.json`` in ``dest`` records them.
@@ -221,6 +285,8 @@ def pull_charts(
     dest = Path(dest) if dest is not None else charts_cache()
     dest.mkdir(parents=True, exist_ok=True)
     todo = list(charts if charts is not None else CHARTS.values())
+    if mirror is not None:
+        todo = [replace(c, repo=mirror) for c in todo]
     own = http is None
     client = http or httpx.Client(timeout=60.0)
     result = PullResult(dest)
@@ -233,9 +299,9 @@ def pull_charts(
         for chart in todo:
             manifest = ""
             if chart.repo.startswith("oci://"):
-                data, digest, source, manifest = _from_oci(client, chart, oci_scheme)
+                data, digest, source, manifest = _from_oci(client, chart, oci_scheme, login)
             else:
-                data, digest, source = _from_repo(client, chart)
+                data, digest, source = _from_repo(client, chart, login)
             path = _unpack(data, chart, dest)
             pulled = PulledChart(chart.name, chart.version, path, digest, source, manifest)
             result.charts.append(pulled)
@@ -250,4 +316,11 @@ def pull_charts(
     return result
 
 
-__all__ = ["LOCK_FILE", "ChartPullError", "PullResult", "PulledChart", "pull_charts"]
+__all__ = [
+    "LOCK_FILE",
+    "ChartPullError",
+    "PullResult",
+    "PulledChart",
+    "RepoLogin",
+    "pull_charts",
+]

@@ -11,6 +11,7 @@ from homeport.cli._common import load, out_console
 from homeport.cli.render import ConfigOpt, default_out, write_checked
 from homeport.config import HomeportConfig
 from homeport.configedit import add_app, remove_app
+from homeport.errors import ConfigError, UsageError
 from homeport.fsutil import tree_lock
 from homeport.gitops import TreeCheckFailed
 from homeport.platform.apps import kept_objects
@@ -26,6 +27,11 @@ def _rerender(config: Path, cfg: HomeportConfig) -> None:
     target = default_out(config, cfg)
     try:
         res = write_checked(cfg, target, check=True)
+    except ConfigError:
+        raise
+    except UsageError as exc:
+        # A mirror login asked for but not sealed: the config edit stands, the tree waits.
+        raise UsageError(f"{config} was updated but {target} was not: {exc}") from None
     except TreeCheckFailed as exc:
         raise TreeCheckFailed(
             target,

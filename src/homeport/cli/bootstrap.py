@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from homeport import sealing
+from homeport import mirrorcreds, sealing
 from homeport.cli._common import load, out_console
 from homeport.cli._waves import follow
 from homeport.cluster.bootstrap import (
@@ -106,12 +106,19 @@ def bootstrap_cmd(
             f"{pair.key_path}: no sealing key; run `homeport init` (or restore it from a backup)"
         )
     creds = _credentials(repo_credentials, repo_username)
+    mirror_secrets = []
+    if cfg.mirror.logins():
+        # Mirror logins come from the tree's SealedSecrets (see homeport.mirrorcreds).
+        tree = config.parent / cfg.git.path
+        opened = mirrorcreds.open_logins(tree, cfg, [pair.private_key()])
+        mirror_secrets = [mirrorcreds.repository_secret(m, values) for m, values in opened]
     with connect(kubeconfig, context) as kube:
         result = bootstrap(
             kube,
             cfg,
             pair=pair,
             repo_credentials=creds,
+            mirror_secrets=mirror_secrets,
             argocd_manifest=argocd_manifest,
             dry_run=dry_run,
         )

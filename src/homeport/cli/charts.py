@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from homeport.cli import _common
 from homeport.errors import UsageError
+
+if TYPE_CHECKING:
+    from homeport.check.chartpull import RepoLogin
 
 charts_app = typer.Typer(
     help="Helm charts used by `homeport check --charts`.", no_args_is_help=True
@@ -25,10 +28,22 @@ def pull_cmd(
         list[str] | None,
         typer.Option("--chart", help="Only this pinned chart (repeatable)."),
     ] = None,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="homeport.yaml: its mirror.charts (and login) replaces the upstream "
+            "repositories. Read when it exists.",
+            envvar="HOMEPORT_CONFIG",
+        ),
+    ] = Path("homeport.yaml"),
 ) -> None:
     """Download the pinned charts (digests checked) so `homeport check --charts` works offline."""
     from homeport.check.chartpull import pull_charts
     from homeport.versions import CHARTS
+
+    mirror, login = _mirror(config)
 
     picked = None
     if chart:
@@ -38,12 +53,38 @@ def pull_cmd(
                 f"--chart: {unknown[0]} is not a pinned chart ({', '.join(sorted(CHARTS))})"
             )
         picked = [CHARTS[c] for c in chart]
-    res = pull_charts(dest, picked)
+    res = pull_charts(dest, picked, mirror=mirror, login=login)
     for c in res.charts:
         _common.out_console.print(f"{c.name} {c.version}  {c.digest}  {c.path}", markup=False)
     _common.out_console.print(
         f"{len(res.charts)} chart(s) in {res.dest}; use `homeport check --charts {res.dest}`",
         markup=False,
+    )
+
+
+def _mirror(config: Path) -> tuple[str | None, RepoLogin | None]:
+    """``mirror.charts`` of the config (when the file exists) and its opened login."""
+    from homeport import mirrorcreds, sealing
+    from homeport.check.chartpull import RepoLogin
+
+    if not config.is_file():
+        return None, None
+    cfg = _common.load(config)
+    mirror = cfg.mirror.charts
+    if mirror is None or "charts" not in cfg.mirror.logins():
+        return mirror, None
+    tree = config.parent / cfg.git.path
+    mirrorcreds.require_sealed(tree, cfg)
+    key = sealing.home_dir() / sealing.KEY_FILE
+    if not key.is_file():
+        raise UsageError(
+            "mirror.credentials: the login of mirror.charts is sealed; opening it needs the "
+            f"sealing key {key} (restore it, or set $HOMEPORT_HOME)"
+        )
+    opened = mirrorcreds.open_logins(tree, cfg, [sealing.load_private_key(key)])
+    values = next(v for m, v in opened if m.mirror == "charts")
+    return mirror, RepoLogin.for_url(
+        mirror, values["username"].decode(), values["password"].decode()
     )
 
 

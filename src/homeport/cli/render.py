@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from homeport import mirrorcreds
 from homeport.cli._common import err_console, load, out_console
 from homeport.config import HomeportConfig
 from homeport.gitops import WriteResult, render_tree, write_tree
@@ -69,7 +70,10 @@ def write_checked(
 
     Raises:
         TreeCheckFailed: The check failed and ``force`` is false; nothing was written.
+        UsageError: ``mirror.credentials`` asks for a login that is not sealed (or was
+            sealed for another mirror URL); nothing was written.
     """
+    mirrorcreds.require_sealed(target, cfg)
     tree = render_tree(cfg)
 
     def verify(staged: Path) -> int:

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from homeport import sealing, secretstore
+from homeport import mirrorcreds, sealing, secretstore
 from homeport.cli import _common
 from homeport.cli.seal import FileOpt, LiteralOpt, ScopeOpt, TypeOpt, check_scope
-from homeport.config import load_config
+from homeport.config import HomeportConfig, load_config
 from homeport.errors import UsageError
 from homeport.platform import secrets as psec
 
@@ -35,13 +35,13 @@ TreeOpt = Annotated[
 ]
 
 
-def _tree(config: Path, tree: Path | None) -> tuple[Path, Path | None]:
-    """Return the tree and the directory of homeport.yaml (None with --tree)."""
+def _tree(config: Path, tree: Path | None) -> tuple[Path, Path | None, HomeportConfig | None]:
+    """Return the tree, the directory of homeport.yaml and the config (None, None with --tree)."""
     if tree is not None:
-        return tree, None
+        return tree, None, None
     cfg = load_config(config)
     repo = config.parent
-    return repo / cfg.git.path, repo
+    return repo / cfg.git.path, repo, cfg
 
 
 @secret_app.command("set")
@@ -68,11 +68,20 @@ def set_cmd(
     secretstore.check_namespace(namespace, "--namespace")
     sc = check_scope(scope)
     data = secretstore.parse_data(from_literal or [], from_file or [])
-    tree_dir, repo = _tree(config, tree)
+    tree_dir, repo, cfg = _tree(config, tree)
+    login = mirrorcreds.login_for(cfg, namespace, name) if cfg is not None else None
+    if login is not None:
+        # A mirror login becomes Argo CD's repository Secret (url, type and label added).
+        if secret_type != "Opaque":
+            raise UsageError(f"--type: the login of {login.field} is an Opaque Secret")
+        mirrorcreds.check_keys(login, set(data))
     certificate = secretstore.resolve_cert(cert, repo)
-    sealed = sealing.seal_secret(
-        certificate, name, namespace, data, scope=sc, secret_type=secret_type
-    )
+    if login is not None:
+        sealed = mirrorcreds.seal_login(certificate, login, data, scope=sc)
+    else:
+        sealed = sealing.seal_secret(
+            certificate, name, namespace, data, scope=sc, secret_type=secret_type
+        )
     if any(
         (ps.namespace, ps.name) == (namespace, name)
         for ps in (psec.AUTHENTIK_SECRETS, psec.AUTHENTIK_DB)
@@ -96,7 +105,7 @@ def list_cmd(
     """List sealed secrets: namespace, name, keys and scope (never values)."""
     if output not in ("table", "json"):
         raise UsageError(f'--output: "{output}" is not one of table, json')
-    tree_dir, _ = _tree(config, tree)
+    tree_dir, _, _ = _tree(config, tree)
     items = secretstore.list_secrets(tree_dir)
     if output == "json":
         typer.echo(json.dumps([s.as_dict() for s in items], indent=2))

@@ -11,7 +11,9 @@ changes nothing):
 4. the pinned Argo CD ``install.yaml`` with homeport's settings on top
    (:func:`homeport.platform.argocd.bootstrap_objects`, the same settings Argo CD's
    self-managing Application patches in);
-5. repository credentials for a private Git repo (a Secret in the cluster, never in Git);
+5. repository credentials for a private Git repo (a Secret in the cluster, never in Git),
+   and the mirror logins of ``mirror.credentials`` (opened from their SealedSecrets: Argo
+   CD needs them before the Sealed Secrets controller, itself fetched from the mirror, runs);
 6. the root Application.
 """
 
@@ -314,6 +316,7 @@ def bootstrap(
     *,
     pair: sealing.KeyPair,
     repo_credentials: RepoCredentials | None = None,
+    mirror_secrets: list[Obj] | None = None,
     argocd_manifest: str | None = None,
     dry_run: bool = False,
     progress: Callable[[str, str], None] | None = None,
@@ -325,6 +328,8 @@ def bootstrap(
         cfg: The config (Git repo, enabled components, Argo CD settings).
         pair: The sealing key pair (see :func:`homeport.sealing.ensure_keypair`).
         repo_credentials: Credentials for a private Git repository.
+        mirror_secrets: Argo CD repository Secrets of the mirror logins
+            (:func:`homeport.mirrorcreds.repository_secret`).
         argocd_manifest: Argo CD install.yaml (default: ``$HOMEPORT_ARGOCD_MANIFEST``, else the
             bundled copy).
         dry_run: Validate everything on the server, store nothing.
@@ -347,6 +352,8 @@ def bootstrap(
     ]
     if repo_credentials is not None:
         steps.append(("repository credentials", [repo_secret(cfg, repo_credentials)]))
+    if mirror_secrets:
+        steps.append(("mirror credentials", list(mirror_secrets)))
     steps.append(("root Application", [argocd.root_application(cfg)]))
     for name, objs in steps:
         if name == "CRDs":

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeport.config import HomeportConfig
-from homeport.platform import egress, traefik
+from homeport.platform import egress, mirror, traefik
 from homeport.platform.authentik import argocd_oidc_config
 from homeport.platform.base import (
     ARGOCD_NS,
@@ -32,7 +32,7 @@ from homeport.platform.policies import (
     metrics_policy,
     netpol,
 )
-from homeport.versions import ARGOCD_REPO, ARGOCD_VERSION
+from homeport.versions import ARGOCD_VERSION
 from homeport.wellknown import BUILTIN_NAMESPACES
 
 PROJECT = "homeport"
@@ -144,7 +144,7 @@ def _self_source(cfg: HomeportConfig) -> Obj:
         for o in bootstrap_objects(cfg)
     ]
     return {
-        "repoURL": ARGOCD_REPO,
+        "repoURL": mirror.argocd_repo(cfg),
         "targetRevision": ARGOCD_VERSION,
         "path": "manifests/cluster-install",
         "kustomize": {"patches": patches},
@@ -152,9 +152,12 @@ def _self_source(cfg: HomeportConfig) -> Obj:
 
 
 def source_repos(cfg: HomeportConfig, components: list[Component]) -> list[str]:
-    """Every repository the AppProject allows: the user's Git repo, Argo CD, chart repos."""
-    repos = {cfg.git.url, ARGOCD_REPO}
-    repos.update(c.chart.repo for c in components if c.chart)
+    """Every repository the AppProject allows: the user's Git repo, Argo CD, chart repos.
+
+    With ``mirror:`` the mirrors replace the upstream repositories they stand in for.
+    """
+    repos = {cfg.git.url, mirror.argocd_repo(cfg)}
+    repos.update(mirror.chart_repo_url(cfg, c.chart) for c in components if c.chart)
     return sorted(repos)
 
 
@@ -219,7 +222,7 @@ def application(cfg: HomeportConfig, comp: Component) -> Obj:
         if comp.values:
             helm["valuesObject"] = comp.values
         source = {
-            "repoURL": comp.chart.repo,
+            "repoURL": mirror.chart_repo_url(cfg, comp.chart),
             "chart": comp.chart.name,
             "targetRevision": comp.chart.version,
             "helm": helm,
@@ -320,6 +323,8 @@ def _namespace(cfg: HomeportConfig) -> NamespaceSpec:
             netpol("allow-dns", ns, egress=[DNS_EGRESS]),
             # A Git server on the LAN or in the cluster (git.url, network.lan).
             *egress.policy_for(cfg, "allow-git", ns, egress.git_endpoints(cfg), None),
+            # Mirrors of the charts and of Argo CD on the LAN or in the cluster (mirror:).
+            *egress.policy_for(cfg, "allow-mirrors", ns, egress.mirror_endpoints(cfg), None),
         ),
     )
 

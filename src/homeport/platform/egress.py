@@ -1,9 +1,10 @@
-"""Egress to the endpoints named in homeport.yaml: Git servers, ping URLs, resolvers.
+"""Egress to the endpoints named in homeport.yaml: Git servers, mirrors, ping URLs, resolvers.
 
 Every namespace denies egress by default and allows the public internet only where a
 component needs it. An endpoint on the LAN or in the cluster (a Gitea on port 3000, an
-Uptime Kuma at ``http://192.168.1.5:3001``) would then be unreachable, and for Argo CD
-the fix could not even arrive through Git. Each endpoint is allowed on its own port:
+Uptime Kuma at ``http://192.168.1.5:3001``, a chart mirror) would then be unreachable,
+and for Argo CD the fix could not even arrive through Git. Each endpoint is allowed on
+its own port:
 
 - an IP address: that address;
 - ``<service>.<namespace>.svc[.cluster.local]``: the pods of that namespace (any port:
@@ -219,6 +220,12 @@ def git_endpoints(cfg: HomeportConfig) -> list[Endpoint]:
     """What Argo CD's repo-server dials: the Git repository of the tree."""
     ep = parse_url("git.url", cfg.git.url)
     return [ep] if ep else []
+
+
+def mirror_endpoints(cfg: HomeportConfig) -> list[Endpoint]:
+    """What Argo CD's repo-server dials instead of upstream: the mirrors of ``mirror:``."""
+    urls = [("mirror.charts", cfg.mirror.charts), ("mirror.argocd", cfg.mirror.argocd)]
+    return [ep for f, u in urls if u for ep in [parse_url(f, u)] if ep]
 
 
 def ddns_endpoints(cfg: HomeportConfig) -> list[Endpoint]:
