@@ -32,8 +32,9 @@ def goyaml() -> Iterator[GoYaml]:
 
 TESTS = Path(__file__).resolve().parent
 # Suites that start real servers (kube-apiserver and etcd, pebble, Traefik in a network
-# namespace) or compare with them as oracles: `pytest -m "not cluster"` leaves them out.
-CLUSTER_SUITES = ("cluster", "traffic", "certs")
+# namespace, a whole simulated cluster) or compare with them as oracles: `pytest -m "not
+# cluster"` leaves them out.
+CLUSTER_SUITES = ("cluster", "traffic", "certs", "sync")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
