@@ -183,6 +183,12 @@ def deployment_args(deployment: dict[str, Any], namespace: str) -> list[str]:
     return [str(a).replace("$(POD_NAMESPACE)", namespace) for a in container.get("args") or []]
 
 
+def deployment_env(deployment: dict[str, Any]) -> dict[str, str]:
+    """A chart Deployment's first container plain env values (``valueFrom`` ones left out)."""
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: str(e["value"]) for e in container.get("env") or [] if "value" in e}
+
+
 def _without(args: Sequence[str], *flags: str) -> list[str]:
     """``args`` minus every ``--flag`` / ``--flag=value`` named (each is set again here).
 
@@ -252,7 +258,7 @@ def start_cnpg(
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     manager = workdir / "operator" / f"manager_{arch}"
     manager.parent.mkdir(exist_ok=True)
-    if not manager.exists():
+    if not manager.is_symlink():
         manager.symlink_to(binary)
     metrics = free_port()
     base = list(chart_args) or ["controller"]
@@ -283,7 +289,7 @@ def _mount_secret(proc: Proc, kubeconfig: Path, namespace: str, folder: Path) ->
         while not proc.stopping.wait(0.25):
             try:
                 secret = kube.get("v1", "Secret", CNPG_WEBHOOK_SECRET, namespace)
-            except Exception:
+            except Exception:  # the API server restarting: try again, as the kubelet does
                 continue
             for key, b64 in ((secret or {}).get("data") or {}).items():
                 data = base64.b64decode(b64)

@@ -47,6 +47,7 @@ from .admission import ca_bundles, dry_run, rejection, wait_injected
 from .operators import (
     Proc,
     deployment_args,
+    deployment_env,
     network_interfaces,
     start_certmanager_cainjector,
     start_certmanager_webhook,
@@ -294,13 +295,12 @@ def test_cnpg_webhooks_admit_the_tree_cluster_and_reject_an_invalid_one(env: Env
     objs = routed(chart_objects(env, "cloudnative-pg"), "cnpg-system", "cnpg-webhook-service", port)
     apply_objects(env.kube, objs, create_namespaces=False)
     deploy = one(objs, "Deployment", "cloudnative-pg")
-    container = deploy["spec"]["template"]["spec"]["containers"][0]
     proc = start_cnpg(
         env.sa_kubeconfig("cnpg-system", "cloudnative-pg"),
         env.workdir,
         webhook_port=port,
         chart_args=deployment_args(deploy, "cnpg-system"),
-        env={e["name"]: e["value"] for e in container.get("env") or [] if "value" in e},
+        env=deployment_env(deploy),  # OPERATOR_IMAGE_NAME, MONITORING_QUERIES_CONFIGMAP
     )
     try:
         wait_injected(env.kube, proc, "ValidatingWebhookConfiguration", CNPG_VALIDATING)
