@@ -131,8 +131,23 @@ def test_no_load_balancer_holds_every_later_wave(
     assert svc is not None
     health = _app_health([svc])
     assert health == "Healthy"
-    child = {**apps["traefik"], "status": {"health": {"status": health}}}
+    child = {
+        **apps["traefik"],
+        "status": {"health": {"status": health}, "sync": {"status": "Synced"}},
+    }
     assert application_health_lua(child) == "Healthy"
+    # Not synced yet (a child Argo CD has just created has no resources, so it reports
+    # Healthy): the root must still wait for it, or the next wave starts too early.
+    child = {**apps["traefik"], "status": {"health": {"status": "Healthy"}}}
+    assert application_health_lua(child) == "Progressing"
+    child["status"]["sync"] = {"status": "OutOfSync"}
+    assert application_health_lua(child) == "Progressing"
+    child["status"] = {
+        "health": {"status": "Healthy"},
+        "sync": {"status": "Synced"},
+        "operationState": {"phase": "Running"},
+    }
+    assert application_health_lua(child) == "Progressing"
 
 
 def test_nodeport_fallback_is_healthy_without_a_load_balancer(
@@ -148,7 +163,8 @@ def test_nodeport_fallback_is_healthy_without_a_load_balancer(
     }
     assert svc["spec"]["externalTrafficPolicy"] == "Local"
     assert _app_health([svc]) == "Healthy"
-    child = {**apps["traefik"], "status": {"health": {"status": "Healthy"}}}
+    synced = {"health": {"status": "Healthy"}, "sync": {"status": "Synced"}}
+    child = {**apps["traefik"], "status": synced}
     assert application_health_lua(child) == "Healthy"
 
 

@@ -235,6 +235,10 @@ class SimCluster:
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
                 f"--cidr={self.pod_cidr}",
+                # Leases keep the nodes alive: the default stages send a status heartbeat
+                # only every 10-20 min, and without a Lease the node lifecycle controller
+                # marks the nodes Unknown after 50 s and every pod NotReady for good.
+                "--node-lease-duration-seconds=40",
             ],
         )
 

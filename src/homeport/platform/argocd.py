@@ -41,7 +41,10 @@ WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 
 # Restores Application health so the root app waits for each wave of children
-# (removed from Argo CD's defaults in 1.8; see docs/operator-manual/health.md).
+# (removed from Argo CD's defaults in 1.8; see docs/operator-manual/health.md). A child
+# Argo CD has just created reports Healthy before its first sync (it has no resources
+# yet), and the root would then start the next wave at once: a real Argo CD did exactly
+# that (tests/sync). So a child is Progressing until it is Synced and no sync is running.
 APPLICATION_HEALTH_LUA = """hs = {}
 hs.status = "Progressing"
 hs.message = ""
@@ -50,6 +53,15 @@ if obj.status ~= nil then
     hs.status = obj.status.health.status
     if obj.status.health.message ~= nil then
       hs.message = obj.status.health.message
+    end
+  end
+  if hs.status == "Healthy" then
+    if obj.status.sync == nil or obj.status.sync.status ~= "Synced" then
+      hs.status = "Progressing"
+      hs.message = "waiting for its first sync"
+    elseif obj.status.operationState ~= nil and obj.status.operationState.phase == "Running" then
+      hs.status = "Progressing"
+      hs.message = "sync running"
     end
   end
 end
