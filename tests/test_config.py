@@ -394,10 +394,14 @@ def test_empty_sections_mean_defaults_and_numbers_are_quantities() -> None:
     ok = parse_config(
         BASE + "cloudflare:\n  ttl: 60\ncomponents:\n  ddns:\n    ip_providers:\n"
         "      - cloudflare.trace:https://api.cloudflare.com/cdn-cgi/trace\n"
-        "      - static:2001:db8::1\nbackup:\n  s3:\n    endpoint: http://minio:9000\n"
+        "      - static:2606:4700:4700::1111\nbackup:\n  s3:\n    endpoint: http://minio:9000\n"
         "    bucket: b\n    schedule: '@daily'\n"
     )
     assert ok.cloudflare.ttl == 60
+    # A documentation or private address: the DDNS controller would refuse it at run time.
+    for ip in ("2001:db8::1", "192.168.1.10", "203.0.113.10"):
+        with pytest.raises(ConfigError, match="not a global unicast address"):
+            parse_config(BASE + f"components:\n  ddns:\n    ip_providers: ['static:{ip}']\n")
 
 
 def test_subdomain_of_the_zone_defaults_to_its_own_records() -> None:

@@ -536,10 +536,17 @@ class DdnsComponent(Component):
                 continue
             if kind == "static":
                 try:
-                    ipaddress.ip_address(arg)
-                    continue
+                    ip = ipaddress.ip_address(arg)
                 except ValueError:
-                    pass
+                    ip = None
+                if ip is not None:
+                    # The controller refuses these answers at run time (ddns/addresses.py).
+                    if not ip.is_global or ip.is_multicast or ip.is_reserved:
+                        raise ValueError(
+                            f'"{p}": {ip} is not a global unicast address '
+                            "(the DDNS controller would refuse it)"
+                        )
+                    continue
             raise ValueError(
                 f'unknown IP provider "{p}"; use cloudflare.trace, cloudflare.doh, ipify, '
                 "url:<URL> or static:<IP>"

@@ -42,7 +42,7 @@ EMAIL = "admin@example.com"
 # A Cloudflare-shaped 40-character token (what the user pastes into `homeport init`).
 TOKEN = "hpTESTcf0123456789abcdefghijklmnopqrstuv"
 REPO = "homelab"
-PUBLIC_IP = "203.0.113.10"
+PUBLIC_IP = "81.2.69.160"
 
 
 def cli(
@@ -166,7 +166,7 @@ def make_repo(base: Path, svc: Services, edit: Callable[[dict[str, Any]], None])
     cfg["acme"] = {"server": svc.pebble.directory, "ca_bundle": svc.ca.pem.decode()}
     comps = cfg.setdefault("components", {})
     comps.setdefault("cert_manager", {})["nameservers"] = [svc.chall.dns]
-    # A fixed public address (a documentation one): the DDNS controller asks no one.
+    # A fixed public address: the DDNS controller asks no one.
     comps.setdefault("ddns", {})["ip_providers"] = [f"static:{PUBLIC_IP}"]
     edit(cfg)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
