@@ -370,7 +370,7 @@ def test_builtin_api_versions_same_from_bundle_and_openapi_files() -> None:
     package bundle (an installed homeport) or the upstream OpenAPI files (Go module cache);
     only subresource and option kinds, which no chart asks about, may differ."""
     from homeport import bundle
-    from homeport.check.schemas import kubernetes_patch
+    from homeport.check.sources import kubernetes_patch
 
     patch = kubernetes_patch("1.36")
     packed = bundle.kubernetes_file(patch)

@@ -16,7 +16,8 @@ import pytest
 
 from homeport.check import check_tree
 from homeport.check.pull import K8S_OPENAPI_FILES, chart_schema_sources, crd_sources, pull
-from homeport.check.schemas import KUBERNETES_PATCH, SchemaStore, find_openapi_dir
+from homeport.check.schemas import SchemaStore
+from homeport.check.sources import KUBERNETES_PATCH, find_openapi_dir
 
 from .conftest import ROOT, SHARED, download_kubernetes
 from .trees import base_tree, container, seal_required, write_tree

@@ -26,8 +26,8 @@ from homeport.check.rules.schema import (
     check_duplicates,
     validate,
 )
-from homeport.check.schemas import (
-    SchemaStore,
+from homeport.check.schemas import SchemaStore
+from homeport.check.sources import (
     default_chart_schema_dir,
     default_crd_dirs,
     find_openapi_dir,
