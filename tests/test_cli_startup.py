@@ -8,11 +8,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import typer.main
 
+from check.trees import base_tree, container, write_tree
 from homeport import __version__
-from homeport.cli import VERBS, help_text
+from homeport.cli import VERBS, _checkrun, help_text, main
+from homeport.cli import check as cli_check
 from homeport.cli._app import build_app
 
 PROBE = """
@@ -122,3 +126,130 @@ def test_option_completion_still_goes_through_typer() -> None:
     proc = _complete(probe, "bash", "homeport check --st")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("--strict\n")
+
+
+# -- `homeport check` without Typer -------------------------------------------------------
+
+# Command lines the fast parser takes, and (with HOMEPORT_CHARTS_DIR set) the variable's part.
+PLAIN_CHECK_LINES = [
+    [],
+    ["tree"],
+    ["tree", "-o", "json"],
+    ["--output=json", "tree"],
+    ["-k", "1.35", "tree", "--strict"],
+    ["--kubernetes-version=1.34"],
+    ["tree", "--crd-dir", "a", "--crd-dir=b", "--chart-schema-dir", "c"],
+    ["--charts", "d", "tree"],
+]
+# Lines it leaves to Typer (help, attached or missing values, repeats, unknown options).
+TYPER_CHECK_LINES = [
+    ["--help"],
+    ["-k1.35"],
+    ["-o"],
+    ["a", "b"],
+    ["--strict=true"],
+    ["--", "tree"],
+    ["-o", "json", "-o", "human"],
+    ["--bogus"],
+    ["--output", "-x"],
+    ["--output="],
+]
+
+
+def _typer_check_args(argv: list[str]) -> _checkrun.CheckArgs:
+    """What Typer's own parse of ``homeport check <argv>`` hands to the verb."""
+    got: list[_checkrun.CheckArgs] = []
+
+    def record(args: _checkrun.CheckArgs) -> int:
+        got.append(args)
+        return 0
+
+    group = typer.main.get_command(build_app("check"))
+    saved = cli_check.execute
+    cli_check.execute = record
+    try:
+        group.main(["check", *argv], prog_name="homeport", standalone_mode=False)
+    finally:
+        cli_check.execute = saved
+    assert len(got) == 1
+    return got[0]
+
+
+def test_check_options_match_typers_declaration() -> None:
+    group = typer.main.get_command(build_app("check"))
+    cmd = getattr(group, "commands", {})["check"]
+    table: dict[str, tuple[str, bool]] = {}
+    repeatable, envvars = set(), {}
+    for p in cmd.params:
+        if p.param_type_name != "option":
+            assert p.name == "directory"
+            continue
+        for flag in p.opts + p.secondary_opts:
+            table[flag] = (p.name, not p.is_flag)
+        if p.multiple:
+            repeatable.add(p.name)
+        if p.envvar:
+            envvars[p.name] = p.envvar
+    table.pop("--help", None)
+    assert table == _checkrun.OPTIONS
+    assert repeatable == _checkrun.REPEATABLE
+    assert envvars == {"charts": _checkrun.CHARTS_ENV}
+
+
+def test_check_fast_parse_equals_typers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(_checkrun.CHARTS_ENV, raising=False)
+    for argv in PLAIN_CHECK_LINES:
+        assert _checkrun.parse(argv) == _typer_check_args(argv), argv
+    monkeypatch.setenv(_checkrun.CHARTS_ENV, "from-env")
+    for argv in (["tree"], ["--charts", "d"]):
+        assert _checkrun.parse(argv) == _typer_check_args(argv), argv
+    # Negative control: the lines it cannot be sure of go to Typer.
+    assert [_checkrun.parse(argv) for argv in TYPER_CHECK_LINES] == [None] * len(TYPER_CHECK_LINES)
+
+
+def test_check_fast_path_prints_what_typer_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same lines through the fast path and through Typer: same output, same exit code."""
+    monkeypatch.setenv("COLUMNS", "200")
+    tree = base_tree()
+    container(tree)["image"] = "nginx:latest"
+    bad = str(write_tree(tmp_path / "bad", tree))
+
+    def run(*args: str, typer_only: bool = False) -> tuple[int, str, str]:
+        if typer_only:
+            monkeypatch.setattr(_checkrun, "run_fast", lambda argv: None)
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        monkeypatch.undo()
+        monkeypatch.setenv("COLUMNS", "200")
+        return code, out, err
+
+    for line in (
+        ["check", bad, "-o", "json", "-k", "1.35"],
+        ["check", bad],
+        ["check", bad, "--strict"],
+        ["check", str(tmp_path / "missing")],
+        ["check", bad, "-o", "xml"],
+    ):
+        fast = run(*line)
+        slow = run(*line, typer_only=True)
+        assert fast == slow, line
+        assert fast[0] in (1, 2), fast  # findings or bad input: never a silent 0
+    assert "HP-P001" in run("check", bad)[1]
+
+
+def test_check_fast_path_imports_no_framework(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = _run("check", str(tmp_path / "empty"), "-k", "1.36", "-o", "json")
+    out, loaded = proc.stdout.rsplit("LOADED", 1)
+    assert '"objects": 0' in out, proc.stdout + proc.stderr
+    assert loaded.strip() == "", loaded  # no Typer, Rich, pydantic or PyYAML
+    # Negative control: a line the fast path leaves alone goes through Typer.
+    proc = _run("check", "--help")
+    assert "typer" in proc.stdout.rsplit("LOADED", 1)[1]

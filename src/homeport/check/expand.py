@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from homeport.check.loader import LoadProblem, parse_file
+from homeport.check.loader import parse_file
+from homeport.check.resource import LoadProblem
 from homeport.check.sources import cache_root
 
 # Argo CD ignores Helm test hooks; every other hook becomes one of its own hooks.

@@ -8,15 +8,36 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, overload
-
-import yaml
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from homeport.check.model import ObjectRef
 
-# PyYAML's C loader when it is built (it composes a large file several times faster).
-YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+if TYPE_CHECKING:
+    import yaml
+
 _T = TypeVar("_T")
+
+
+class LoadProblem(Exception):
+    """A YAML problem in one file, with its line."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def compose_all(text: str) -> list[yaml.Node]:
+    """Compose every document of a YAML stream with PyYAML (its C loader when built).
+
+    PyYAML is imported here, on first use: a tree without findings never needs it.
+
+    Raises:
+        yaml.YAMLError: The text is not valid YAML.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return list(yaml.compose_all(text, Loader=loader))
 
 
 class _cached(Generic[_T]):
@@ -59,8 +80,10 @@ class SourceFile:
     def node(self, index: int) -> yaml.Node | None:
         """The node of document ``index`` (None when it cannot be composed)."""
         if self._nodes is None:
+            import yaml
+
             try:
-                self._nodes = list(yaml.compose_all(self.text, Loader=YAML_LOADER))
+                self._nodes = list(compose_all(self.text))
             except yaml.YAMLError:
                 self._nodes = []
         return self._nodes[index] if 0 <= index < len(self._nodes) else None
@@ -148,6 +171,8 @@ class Resource:
 
     def line_of(self, path: Iterable[str | int]) -> int:
         """Return the line of the deepest node on ``path`` (a mapping key's own line)."""
+        import yaml  # loaded already: there is a node only if the file was composed
+
         node = self.node
         line = self.line
         for step in path:

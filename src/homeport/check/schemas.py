@@ -18,33 +18,43 @@ from typing import Any
 import jsonschema_rs
 
 from homeport import bundle
+from homeport.check.crdfiles import (
+    CRDEntry,
+    crd_entries,
+    crd_files,
+    served_versions,
+    version_schema,
+)
 from homeport.check.openapi import QUANTITY, QUANTITY_RE, Obj, collect_refs, convert
-from homeport.check.sources import parse_crd_file
 
 GVK = tuple[str, str, str]  # (group, version, kind)
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
-@dataclass
 class CRDVersion:
-    """One served version of a CRD.
+    """One served version of a CRD; its schema is read from its file on first use.
 
     Attributes:
         group: API group.
         version: Version name.
         kind: Kind.
         scope: ``Namespaced`` or ``Cluster``.
-        schema: The raw ``openAPIV3Schema`` (used for defaults and CEL rules).
         source: Where the CRD came from (a file path).
     """
 
-    group: str
-    version: str
-    kind: str
-    scope: str
-    schema: Obj
-    source: str
+    def __init__(self, entry: CRDEntry, position: int, version: str, source: str) -> None:
+        self.group, self.version, self.kind = entry.group, version, entry.kind
+        self.scope, self.source = entry.scope, source
+        self._crd, self._position = entry.crd, position
+        self._schema: Obj | None = None
+
+    @property
+    def schema(self) -> Obj:
+        """The raw ``openAPIV3Schema`` (used for defaults and CEL rules)."""
+        if self._schema is None:
+            self._schema = version_schema(self._crd(), self._position)
+        return self._schema
 
 
 @dataclass
@@ -124,40 +134,27 @@ class SchemaStore:
                     self.k8s_namespaced[key] = self.k8s_namespaced.get(key, False) or ns
 
     def load_crd_dirs(self, dirs: Iterable[Path]) -> None:
-        """Load every CRD from YAML files under the given directories (recursively)."""
-        for d in dirs:
-            if d.is_file():
-                files = [d]
-            else:
-                files = sorted(
-                    p
-                    for p in d.rglob("*")
-                    if p.suffix in (".yaml", ".yml", ".json") or p.name.endswith(".json.gz")
-                )
-            for f in files:
-                for doc in parse_crd_file(f):
-                    if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                        self.add_crd(doc, str(f))
+        """Register every CRD of the files under the given directories (recursively).
+
+        Their schemas are read when first needed (see :mod:`homeport.check.crdfiles`).
+        """
+        for f, entries in crd_entries(crd_files(dirs)):
+            for entry in entries:
+                self._add(entry, str(f))
 
     def add_crd(self, crd: Obj, source: str) -> list[GVK]:
         """Register a CustomResourceDefinition; return the GVKs it serves."""
-        spec = crd.get("spec") or {}
-        group = spec.get("group", "")
-        kind = (spec.get("names") or {}).get("kind", "")
-        scope = spec.get("scope", "Namespaced")
+        group, kind, scope, versions = served_versions(crd)
+        return self._add(CRDEntry(group, kind, scope, tuple(versions), lambda: crd), source)
+
+    def _add(self, entry: CRDEntry, source: str) -> list[GVK]:
         out = []
-        for v in spec.get("versions") or []:
-            if not isinstance(v, dict) or not v.get("served", True):
-                continue
-            schema = ((v.get("schema") or {}).get("openAPIV3Schema")) or {
-                "type": "object",
-                "x-kubernetes-preserve-unknown-fields": True,
-            }
-            gvk = (group, str(v.get("name", "")), kind)
-            self.crds[gvk] = CRDVersion(group, gvk[1], kind, scope, schema, source)
+        for position, version in entry.versions:
+            gvk = (entry.group, version, entry.kind)
+            self.crds[gvk] = CRDVersion(entry, position, version, source)
             self._validators.pop(gvk, None)
             out.append(gvk)
-        self.namespaced[(group, kind)] = scope == "Namespaced"
+        self.namespaced[(entry.group, entry.kind)] = entry.scope == "Namespaced"
         return out
 
     def overlay(self) -> SchemaStore:

@@ -17,21 +17,14 @@ installed homeport checks offline with no environment variables.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from homeport import bundle
 from homeport.versions import KUBERNETES_PATCHES
 
 # Patch release validated for each supported minor version (pinned in homeport.versions).
 KUBERNETES_PATCH = KUBERNETES_PATCHES
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def cache_root() -> Path:
@@ -99,46 +92,3 @@ def default_chart_schema_dir() -> Path | None:
         return Path(env)
     cached = cache_root() / "chart-schemas"
     return cached if cached.is_dir() else bundle.chart_schema_dir()
-
-
-def parse_crd_file(path: Path) -> list[Any]:
-    """Parse a YAML/JSON file of CRDs, caching the result as JSON by content hash.
-
-    Large CRDs (CloudNativePG, Argo CD) take seconds to parse as YAML and milliseconds as
-    JSON, so each file's documents are parsed once per content and reused. JSON files
-    (the bundle's gzip'd ones too) are read directly.
-    """
-    packed: Any = None
-    if path.name.endswith(".json.gz"):
-        try:
-            packed = bundle.read_json_gz(path)
-        except (OSError, ValueError, EOFError):
-            return []
-        return packed if isinstance(packed, list) else [packed]
-    data = path.read_bytes()
-    if path.suffix == ".json":
-        try:
-            packed = json.loads(data)
-        except ValueError:
-            pass  # YAML is a superset: let the YAML parser have a go
-        else:
-            return packed if isinstance(packed, list) else [packed]
-    digest = hashlib.sha256(data).hexdigest()
-    cached = cache_root() / "parsed" / f"{digest}.json"
-    try:
-        docs: list[Any] = json.loads(cached.read_text())
-        return docs
-    except (OSError, ValueError):
-        pass
-    try:
-        docs = [d for d in yaml.load_all(data.decode("utf-8", "replace"), Loader=_Loader) if d]
-    except yaml.YAMLError:
-        return []
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(docs, default=str))
-        os.replace(tmp, cached)
-    except OSError:
-        pass  # a read-only cache only costs time
-    return docs
