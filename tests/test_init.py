@@ -21,6 +21,7 @@ from homeport import sealing, secretstore, yamlio
 from homeport.cli import main
 from homeport.config import SCHEMA_URL, load_config
 from homeport.platform import secrets as psec
+from keys import private_key, write_pair
 
 TOKEN = "cf-TOKEN-9f8e7d6c5b4a3210"
 GIT = "https://github.com/me/homelab.git"
@@ -82,9 +83,8 @@ def call(
 
 @pytest.fixture(scope="module")
 def shared_pair(tmp_path_factory: pytest.TempPathFactory) -> sealing.KeyPair:
-    # One RSA-4096 pair for the tests that don't test its creation (generation is slow).
-    pair, _ = sealing.ensure_keypair(tmp_path_factory.mktemp("pair"))
-    return pair
+    # A pair for the tests that don't test its creation (generation is slow).
+    return write_pair(tmp_path_factory.mktemp("pair"))
 
 
 @pytest.fixture
@@ -123,7 +123,7 @@ def init_args(d: Path, token_file: Path, *extra: str) -> list[str]:
 
 
 def opened(tree: Path, ps: psec.PlatformSecret, home: Path) -> dict[str, bytes]:
-    key = sealing.load_private_key(home / sealing.KEY_FILE)
+    key = private_key(home / sealing.KEY_FILE)
     path = secretstore.secret_path(tree, ps.namespace, ps.name)
     return sealing.unseal(secretstore.read_sealed(path), [key])
 
@@ -265,7 +265,7 @@ def test_force_refuses_secrets_sealed_with_another_key(
     assert not empty_home.exists()
     # Another key: it cannot open the secrets it would have to keep.
     other_home = tmp_path / "other-home"
-    sealing.ensure_keypair(other_home)
+    write_pair(other_home, "second")
     r = call(init_args(d, token_file, "--force"), other_home)
     assert r.returncode == 2
     assert "this key did not seal this secret" in r.stderr
@@ -390,7 +390,7 @@ def test_secret_set_list_seal_unseal(
     assert r.returncode == 0, r.stderr
     path = d / "cluster" / "secrets" / "notes" / "notes-env.yaml"
     assert "created" in r.stdout and str(path.relative_to(d)) in r.stdout
-    key = sealing.load_private_key(home / sealing.KEY_FILE)
+    key = private_key(home / sealing.KEY_FILE)
     assert sealing.unseal(secretstore.read_sealed(path), [key]) == {
         "PASSWORD": b"lit-secret-value-123",
         "ca.pem": cert_file.read_bytes(),

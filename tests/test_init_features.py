@@ -19,6 +19,7 @@ import pytest
 from homeport import sealing, secretstore
 from homeport.config import load_config
 from homeport.platform import secrets as psec
+from keys import private_key
 from test_init import Result, call, home, shared_pair  # noqa: F401
 
 TOKEN = "cf-TOKEN-0123456789abcdef"
@@ -89,7 +90,7 @@ def _flags(f: dict[str, Path]) -> list[str]:
 
 
 def _opened(tree: Path, ns: str, name: str, home: Path) -> dict[str, bytes]:
-    key = sealing.load_private_key(home / sealing.KEY_FILE)
+    key = private_key(home / sealing.KEY_FILE)
     return sealing.unseal(secretstore.read_sealed(secretstore.secret_path(tree, ns, name)), [key])
 
 

@@ -28,6 +28,7 @@ from homeport.errors import UsageError
 from homeport.fsutil import tree_lock
 from homeport.gitops import TreeCheckFailed, render_tree, tree_digest, write_tree
 from homeport.platform.secrets import platform_secrets
+from keys import throwaway_cert
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
@@ -38,8 +39,7 @@ WEB_SECRET_ENV = "    secret_env:\n      TOKEN: token\n"
 
 @cache
 def _cert() -> x509.Certificate:
-    _key, pem = sealing.generate_keypair()
-    return x509.load_pem_x509_certificate(pem)
+    return throwaway_cert()
 
 
 def sealed(namespace: str, name: str, keys: tuple[str, ...] = ("k",), typ: str = "Opaque") -> Any:
