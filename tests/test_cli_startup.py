@@ -5,6 +5,7 @@ Real parts: the installed package run as a process; the Typer application for th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,21 +66,9 @@ def test_static_summaries_match_the_verbs() -> None:
     assert all(f"  {verb}  " in text or f"  {verb} " in text for verb in VERBS)
 
 
-ORACLE = """
-import os, sys
-import typer.main
-from typer._completion_classes import completion_init
-from typer.completion import shell_complete
-from homeport.cli._app import build_app
-completion_init()
-sys.exit(shell_complete(typer.main.get_command(build_app()), {}, "homeport",
-                        "_HOMEPORT_COMPLETE", os.environ["_HOMEPORT_COMPLETE"]))
-"""
-
-
-def _complete(code: str, shell: str, line: str) -> subprocess.CompletedProcess[str]:
-    """Run a completion request the way Typer's shell scripts send it."""
-    env = {**os.environ, "_HOMEPORT_COMPLETE": f"complete_{shell}"}
+def _completion_env(shell: str, line: str) -> dict[str, str]:
+    """The variables Typer's shell scripts set for a completion request."""
+    env = {"_HOMEPORT_COMPLETE": f"complete_{shell}"}
     if shell == "bash":
         words = line.split()
         env["COMP_WORDS"] = line
@@ -87,6 +76,12 @@ def _complete(code: str, shell: str, line: str) -> subprocess.CompletedProcess[s
     else:
         env["_TYPER_COMPLETE_ARGS"] = line
         env["_TYPER_COMPLETE_FISH_ACTION"] = "get-args"
+    return env
+
+
+def _complete(code: str, shell: str, line: str) -> subprocess.CompletedProcess[str]:
+    """Run a completion request the way Typer's shell scripts send it."""
+    env = {**os.environ, **_completion_env(shell, line)}
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env
     )
@@ -98,26 +93,85 @@ def _values(shell: str, out: str) -> list[str]:
     return [x.split("\t")[0] for x in out.splitlines() if x]
 
 
-def test_verb_completion_is_fast_and_matches_typer() -> None:
+COMPLETIONS = [
+    (shell, line)
+    for shell in ("bash", "zsh", "fish")
+    for line in ("homeport ", "homeport s", "homeport --debug ch", "homeport zz")
+]
+# Every request of COMPLETIONS through the fast path, in one process: (exit code, output)
+# each, then the heavy modules that process imported.
+FAST_MANY = """
+import io, json, os, sys
+from homeport.cli import main
+results = []
+for env in json.loads(sys.argv[1]):
+    os.environ.update(env)
+    real, sys.stdout = sys.stdout, io.StringIO()
+    try:
+        main([])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        out, sys.stdout = sys.stdout.getvalue(), real
+    for k in env:
+        del os.environ[k]
+    results.append([code, out])
+heavy = sorted(m for m in ("typer", "rich", "pydantic", "yaml") if m in sys.modules)
+print(json.dumps({"results": results, "heavy": heavy}))
+"""
+
+
+def _typer_completion(
+    shell: str, line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """Typer's own completion of the full CLI (the oracle), in this process."""
+    from typer._completion_classes import completion_init
+    from typer.completion import shell_complete
+
+    completion_init()
+    with monkeypatch.context() as m:
+        for k, v in _completion_env(shell, line).items():
+            m.setenv(k, v)
+        capsys.readouterr()
+        code = shell_complete(
+            typer.main.get_command(build_app()),
+            {},
+            "homeport",
+            "_HOMEPORT_COMPLETE",
+            os.environ["_HOMEPORT_COMPLETE"],
+        )
+        return code, capsys.readouterr().out
+
+
+def test_verb_completion_is_fast_and_matches_typer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Same verbs as Typer's own completion (the oracle), without importing Typer."""
-    probe = "import sys; sys.argv[1:] = []\n" + PROBE
-    for shell in ("bash", "zsh", "fish"):
-        for line in ("homeport ", "homeport s", "homeport --debug ch", "homeport zz"):
-            fast = _complete(probe, shell, line)
-            slow = _complete(ORACLE, shell, line)
-            assert fast.returncode == slow.returncode == 0, (fast.stderr, slow.stderr)
-            out, loaded = fast.stdout.rsplit("LOADED", 1)
-            assert loaded.strip() == "", loaded  # no Typer, Rich, pydantic or PyYAML
-            assert _values(shell, out) == _values(shell, slow.stdout), (shell, line)
+    envs = [_completion_env(shell, line) for shell, line in COMPLETIONS]
+    proc = subprocess.run(
+        [sys.executable, "-c", FAST_MANY, json.dumps(envs)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    fast = json.loads(proc.stdout)
+    assert fast["heavy"] == []  # no Typer, Rich, pydantic or PyYAML
+    for (shell, line), (code, out) in zip(COMPLETIONS, fast["results"], strict=True):
+        slow_code, slow_out = _typer_completion(shell, line, monkeypatch, capsys)
+        assert code == slow_code == 0, (shell, line)
+        assert _values(shell, out) == _values(shell, slow_out), (shell, line)
     # Negative control: the prefix filters (and "zz" matches nothing).
-    bash = _complete(probe, "bash", "homeport s").stdout
-    assert _values("bash", bash.rsplit("LOADED", 1)[0]) == [
+    by_line = dict(zip(COMPLETIONS, fast["results"], strict=True))
+    assert _values("bash", by_line[("bash", "homeport s")][1]) == [
         "seal",
         "schema",
         "status",
         "secret",
         "schemas",
     ]
+    assert _values("bash", by_line[("bash", "homeport zz")][1]) == []
 
 
 def test_option_completion_still_goes_through_typer() -> None:
