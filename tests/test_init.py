@@ -1,4 +1,9 @@
-"""`homeport init`, `seal`, `unseal` and `secret set|list`, run as real processes."""
+"""`homeport init`, `seal`, `unseal` and `secret set|list`.
+
+The main flow runs as real processes (``run``: a fresh home, its new key pair, the files
+and output); the other flows and the error matrices run the CLI's real entry point in this
+process (``call``: the same code without a process start per command).
+"""
 
 from __future__ import annotations
 
@@ -171,12 +176,12 @@ def test_init_end_to_end_creates_key_config_and_secrets(tmp_path: Path, token_fi
     assert db_obj["spec"]["template"]["type"] == "kubernetes.io/basic-auth"
 
 
-def test_init_interactive(tmp_path: Path, home: Path) -> None:
+def test_init_interactive(tmp_path: Path, home: Path, call: Callable[..., Result]) -> None:
     d = tmp_path / "repo"
     answers = "\n".join(
         ["exa mple.com", "example.org", "not-an-email", "me@example.org", "nope", GIT, TOKEN, ""]
     )
-    r = run(["init", "--dir", str(d)], home, stdin=answers)
+    r = call(["init", "--dir", str(d)], home, stdin=answers)
     assert r.returncode == 0, r.stderr
     # Bad answers are explained and asked again.
     assert '"exa mple.com" is not a valid domain name' in r.stderr
@@ -188,11 +193,13 @@ def test_init_interactive(tmp_path: Path, home: Path) -> None:
     assert opened(d / "cluster", psec.CERT_MANAGER_TOKEN, home) == {"api-token": TOKEN.encode()}
 
 
-def test_init_token_from_stdin(tmp_path: Path, home: Path, token_file: Path) -> None:
+def test_init_token_from_stdin(
+    tmp_path: Path, home: Path, token_file: Path, call: Callable[..., Result]
+) -> None:
     d = tmp_path / "repo"
     args = init_args(d, token_file)
     args[args.index(str(token_file))] = "-"
-    r = run(args, home, stdin=TOKEN + "\n")
+    r = call(args, home, stdin=TOKEN + "\n")
     assert r.returncode == 0, r.stderr
     assert opened(d / "cluster", psec.DDNS_TOKEN, home) == {"api-token": TOKEN.encode()}
 
@@ -503,8 +510,13 @@ def test_seal_without_any_key_pair(tmp_path: Path, call: Callable[..., Result]) 
     assert not (tmp_path / "empty").exists()  # seal never creates a key nobody backed up
 
 
-def test_no_secret_value_is_written_in_plaintext(tmp_path: Path, token_file: Path) -> None:
-    """Every file init/secret set wrote, and every line they printed, is free of known values."""
+def test_no_secret_value_is_written_in_plaintext(
+    tmp_path: Path, token_file: Path, call: Callable[..., Result]
+) -> None:
+    """Every file init/secret set wrote, and every line they printed, is free of known values.
+
+    init runs as a real process (a new key pair too); the commands after it in-process.
+    """
     home = tmp_path / "home"
     d = tmp_path / "repo"
     outputs = []
@@ -521,9 +533,9 @@ def test_no_secret_value_is_written_in_plaintext(tmp_path: Path, token_file: Pat
         ["secret", "list"],
         ["unseal", "cluster/secrets/notes/app-env.yaml"],
     ):
-        r = run(args, home, cwd=d)
-        assert r.returncode == 0, r.stderr
-        outputs.append(r.stdout + r.stderr)
+        r2 = call(args, home, cwd=d)
+        assert r2.returncode == 0, r2.stderr
+        outputs.append(r2.stdout + r2.stderr)
 
     cfg = load_config(d / "homeport.yaml")
     tree = d / cfg.git.path
