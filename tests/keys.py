@@ -8,6 +8,7 @@ second to load, with its consistency checks), so tests that only need *a* key pa
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import cache
 from pathlib import Path
@@ -42,13 +43,22 @@ def write_pair(home: Path, which: str = "first") -> sealing.KeyPair:
     return pair
 
 
-_KEYS: dict[tuple[str, int, int], rsa.RSAPrivateKey] = {}
+_LOAD = sealing.load_private_key
+_KEYS: dict[str, rsa.RSAPrivateKey] = {}
 
 
 def private_key(path: Path) -> rsa.RSAPrivateKey:
-    """``sealing.load_private_key``, loaded once per file content (tests open many secrets)."""
-    st = path.stat()
-    k = (str(path), st.st_size, st.st_mtime_ns)
-    if k not in _KEYS:
-        _KEYS[k] = sealing.load_private_key(path)
-    return _KEYS[k]
+    """``sealing.load_private_key``, run once per key content in this process.
+
+    Loading checks the RSA key's consistency, a quarter of a second for RSA-4096; tests
+    open many secrets with the same few keys. Errors are not remembered: a bad file
+    raises each time, as the real function does. Tests that run the CLI in-process
+    put this in its place (the same key object for the same bytes).
+    """
+    data = Path(path).read_bytes() if Path(path).is_file() else b""
+    digest = hashlib.sha256(data).hexdigest()
+    key = _KEYS.get(digest) if data else None
+    if key is None:
+        key = _LOAD(path)
+        _KEYS[digest] = key
+    return key

@@ -62,14 +62,17 @@ def call(
 ) -> Callable[..., Result]:
     """Run the CLI's real entry point (homeport.cli.main) in this process.
 
-    Same code path as the console script, minus ~1 s of interpreter start and imports;
-    used for the error matrices. The main flows run as real processes (``run``).
+    Same code path as the console script, minus ~1 s of interpreter start and imports,
+    and minus the second and later consistency checks of the same private key
+    (:func:`keys.private_key`). The main flow runs as a real process (``run``).
     """
 
     def _call(args: list[str], home: Path, cwd: Path | None = None, stdin: str = "") -> Result:
         for k in [k for k in os.environ if k.startswith("HOMEPORT_")]:
             monkeypatch.delenv(k)
         monkeypatch.setenv("HOMEPORT_HOME", str(home))
+        # Each key's bytes are loaded (and checked) once per process, not once per command.
+        monkeypatch.setattr(sealing, "load_private_key", private_key)
         if cwd is not None:
             monkeypatch.chdir(cwd)
         monkeypatch.setattr(sys, "argv", ["homeport", *args])
