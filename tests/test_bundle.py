@@ -286,7 +286,7 @@ class _Mirror(http.server.BaseHTTPRequestHandler):
 def _serve(routes: dict[str, Path]) -> tuple[http.server.ThreadingHTTPServer, str]:
     handler = type("M", (_Mirror,), {"routes": routes})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 

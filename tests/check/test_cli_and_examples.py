@@ -104,7 +104,7 @@ def mirror() -> Iterator[str]:
         routes[p] = SHARED / "chart-schemas" / folder / "values.schema.json"
     handler = functools.partial(type("M", (_Mirror,), {"routes": routes}))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     t.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
