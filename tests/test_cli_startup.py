@@ -15,8 +15,9 @@ import pytest
 import typer.main
 
 from check.trees import base_tree, container, write_tree
+from clirun import run_cli
 from homeport import __version__
-from homeport.cli import VERBS, _checkrun, help_text, main
+from homeport.cli import VERBS, _checkrun, help_text
 from homeport.cli import check as cli_check
 from homeport.cli._app import build_app
 
@@ -262,27 +263,16 @@ def test_check_fast_parse_equals_typers(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_check_fast_path_prints_what_typer_prints(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same lines through the fast path and through Typer: same output, same exit code."""
-    monkeypatch.setenv("COLUMNS", "200")
     tree = base_tree()
     container(tree)["image"] = "nginx:latest"
     bad = str(write_tree(tmp_path / "bad", tree))
 
-    def run(*args: str, typer_only: bool = False) -> tuple[int, str, str]:
-        if typer_only:
-            monkeypatch.setattr(_checkrun, "run_fast", lambda argv: None)
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-        monkeypatch.undo()
-        monkeypatch.setenv("COLUMNS", "200")
-        return code, out, err
+    def run(*args: str) -> tuple[int, str, str]:
+        r = run_cli(list(args), env={"COLUMNS": "200"})
+        return r.returncode, r.stdout, r.stderr
 
     for line in (
         ["check", bad, "-o", "json", "-k", "1.35"],
@@ -292,7 +282,9 @@ def test_check_fast_path_prints_what_typer_prints(
         ["check", bad, "-o", "xml"],
     ):
         fast = run(*line)
-        slow = run(*line, typer_only=True)
+        with monkeypatch.context() as m:
+            m.setattr(_checkrun, "run_fast", lambda argv: None)  # Typer only
+            slow = run(*line)
         assert fast == slow, line
         assert fast[0] in (1, 2), fast  # findings or bad input: never a silent 0
     assert "HP-P001" in run("check", bad)[1]

@@ -15,19 +15,16 @@ with its reason.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import re
 import shlex
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from homeport.cli import main
+from clirun import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -114,27 +111,7 @@ def subcommand(argv: list[str]) -> str:
 def _run(
     args: list[str], cwd: Path, env: dict[str, str], stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``homeport <args>`` in this process: ``env`` overrides, output captured."""
-    saved_env = dict(os.environ)
-    saved_cwd = os.getcwd()
-    out, err = io.StringIO(), io.StringIO()
-    saved_stdin = sys.stdin
-    os.environ.update(env)
-    os.chdir(cwd)
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(args)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.stdin = saved_stdin
-        os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-    return subprocess.CompletedProcess(["homeport", *args], code, out.getvalue(), err.getvalue())
+    return run_cli(args, cwd=cwd, env=dict(env), stdin=stdin)
 
 
 @cache

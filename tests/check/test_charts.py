@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
+from clirun import run_cli
 from homeport.check import RULES, check_tree
 from homeport.check import expand as ex
 from homeport.check.charts import CHART_TABLE
-from homeport.cli import main
 from homeport.config import load_config
 from homeport.gitops import render_tree
 from homeport.platform.authentik import BACKUP_SECRET
@@ -360,37 +360,12 @@ def test_authentik_values_fit_the_pinned_chart(example: str) -> None:
     assert _unknown_keys(bad, defaults) == ["server.metrics.servicemonitor"]
 
 
-def _cli(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    *args: str,
-    env: dict[str, str | None] | None = None,
-) -> tuple[int, str, str]:
-    """Run the CLI's entry point in this process (``env``: set, or unset for None)."""
-    with monkeypatch.context() as m:
-        m.setenv("COLUMNS", "200")
-        for k, v in (env or {}).items():
-            if v is None:
-                m.delenv(k, raising=False)
-            else:
-                m.setenv(k, v)
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_cli_charts_option(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_charts_option(tmp_path: Path) -> None:
     root = str(write_tree(tmp_path / "tree", base_tree()))
 
     def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
-        return _cli(monkeypatch, capsys, "check", root, *args, env=env)
+        r = run_cli(["check", root, *args], env={"COLUMNS": "200", **(env or {})})
+        return r.returncode, r.stdout, r.stderr
 
     code, out, err = run("--charts", str(CHARTS_DIR), "-o", "json")
     assert code == 0, out + err
@@ -405,17 +380,14 @@ def test_cli_charts_option(
     assert code == 2 and "helm" in err.lower(), err
 
 
-def test_render_expands_charts_when_a_cache_is_configured(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_render_expands_charts_when_a_cache_is_configured(tmp_path: Path) -> None:
     cfg = ROOT / "examples" / "minimal.yaml"
-    args = ("render", "-c", str(cfg), "-o", str(tmp_path / "t"))
-    _, _, err = _cli(monkeypatch, capsys, *args, env={"HOMEPORT_CHARTS_DIR": str(CHARTS_DIR)})
+    args = ["render", "-c", str(cfg), "-o", str(tmp_path / "t")]
+    err = run_cli(args, env={"HOMEPORT_CHARTS_DIR": str(CHARTS_DIR)}).stderr
     assert "expanded " in err and "chart(s) with Helm" in err, err
     # Negative control: without a cache (and no pull cache), nothing is expanded.
     empty = {"HOMEPORT_CHARTS_DIR": None, "XDG_CACHE_HOME": str(tmp_path / "empty-cache")}
-    _, _, err = _cli(monkeypatch, capsys, *args, env=empty)
-    assert "chart(s) with Helm" not in err
+    assert "chart(s) with Helm" not in run_cli(args, env=empty).stderr
 
 
 def test_builtin_api_versions_same_from_bundle_and_openapi_files() -> None:
