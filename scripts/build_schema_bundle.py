@@ -59,7 +59,7 @@ FORMAT = 1
 _SUB_MAP = ("properties", "patternProperties", "$defs", "definitions")
 _SUB_ONE = ("items", "additionalProperties", "not")
 _SUB_LIST = ("allOf", "anyOf", "oneOf")
-# Extensions `homeport check` reads from Kubernetes' own schemas (schemas.convert and the
+# Extensions `homeport check` reads from Kubernetes' own schemas (openapi.convert and the
 # kind index); every other x- key, and these annotations, are dropped.
 _K8S_KEEP_X = {
     "x-kubernetes-group-version-kind",
@@ -107,7 +107,7 @@ def fetcher(base_url: str, timeout: float = 60.0) -> Fetch:
 
 
 def strip_k8s(schema: Any) -> Any:
-    """Keep only what ``homeport.check.schemas.convert`` reads of a Kubernetes schema."""
+    """Keep only what ``homeport.check.openapi.convert`` reads of a Kubernetes schema."""
     if isinstance(schema, list):
         return [strip_k8s(s) for s in schema]
     if not isinstance(schema, dict):

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from goyaml import GoYaml
-
 ROOT = Path(__file__).resolve().parents[1]
+
+# Bytecode: both pytest workers and the CLI processes the tests start would otherwise
+# compile the same sources (and pytest rewrite every test module) again on each start when
+# PYTHONDONTWRITEBYTECODE is set. It goes to .pytest_cache/pycache, never next to a source.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) is not None or sys.dont_write_bytecode:
+    sys.dont_write_bytecode = False
+    sys.pycache_prefix = str(ROOT / ".pytest_cache" / "pycache")
+    os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix
+
+import pytest  # noqa: E402
+
+from goyaml import GoYaml  # noqa: E402
+
 SHARED = Path(os.environ.get("HOMEPORT_SHARED", ROOT.parent / "shared"))
 
 # scripts/test.sh and .ci/run export these; setting defaults here keeps `pytest` alone working.

@@ -1,12 +1,16 @@
 """The ``homeport ...`` examples of README.md and docs/ work as written (issue 15, item 12).
 
-Real: the ``homeport`` command in subprocesses, the files it writes, the CRDs and chart
-schemas of ../shared. Every example (fenced blocks and inline code spans) is checked
-against the command's own ``--help``: the subcommand exists and every option it uses is
-one the command takes. The code-block examples that need nothing but the machine are
-then run, in the order a reader follows them, in a fresh directory. Not run: inline
-spans in prose (often fragments), usage synopses with placeholders, and the commands of
-``NOT_RUN_HERE`` (cluster, internet, Cloudflare), each with its reason.
+Real: the ``homeport`` command's entry point (``homeport.cli.main``, what the console
+script calls) run in this process with the example's arguments, working directory,
+environment and stdin (a process per example would cost most of this file's time;
+tests/test_bundle.py and tests/test_cli_startup.py run the command as a process), the
+files it writes, the CRDs and chart schemas of ../shared. Every example (fenced blocks
+and inline code spans) is checked against the command's own ``--help``: the subcommand
+exists and every option it uses is one the command takes. The code-block examples that
+need nothing but the machine are then run, in the order a reader follows them, in a
+fresh directory. Not run: inline spans in prose (often fragments), usage synopses with
+placeholders, and the commands of ``NOT_RUN_HERE`` (cluster, internet, Cloudflare), each
+with its reason.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
+
+from clirun import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -106,21 +111,12 @@ def subcommand(argv: list[str]) -> str:
 def _run(
     args: list[str], cwd: Path, env: dict[str, str], stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "homeport", *args],
-        cwd=cwd,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return run_cli(args, cwd=cwd, env=dict(env), stdin=stdin)
 
 
 @cache
 def _help(sub: str) -> tuple[int, str]:
-    env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+    env = {"COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
     proc = _run([*sub.split(), "--help"], ROOT, env)
     return proc.returncode, proc.stdout
 
@@ -186,12 +182,7 @@ def test_every_example_is_run_or_has_a_reason() -> None:
 
 def test_offline_examples_run_as_written(tmp_path: Path) -> None:
     """README's tour, then every other offline example, in one fresh directory."""
-    env = {
-        **os.environ,
-        "HOMEPORT_HOME": str(tmp_path / "home"),
-        "COLUMNS": "200",
-        "NO_COLOR": "1",
-    }
+    env = {"HOMEPORT_HOME": str(tmp_path / "home"), "COLUMNS": "200", "NO_COLOR": "1"}
     work = tmp_path / "lab"
     work.mkdir()
     # docs/check.md's `--crd-dir ./crds --chart-schema-dir ./chart-schemas`.

@@ -1,4 +1,9 @@
-"""`homeport init`, `seal`, `unseal` and `secret set|list`, run as real processes."""
+"""`homeport init`, `seal`, `unseal` and `secret set|list`.
+
+The main flow runs as real processes (``run``: a fresh home, its new key pair, the files
+and output); the other flows and the error matrices run the CLI's real entry point in this
+process (``call``: the same code without a process start per command).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from homeport import sealing, secretstore, yamlio
 from homeport.cli import main
 from homeport.config import SCHEMA_URL, load_config
 from homeport.platform import secrets as psec
+from keys import private_key, write_pair
 
 TOKEN = "cf-TOKEN-9f8e7d6c5b4a3210"
 GIT = "https://github.com/me/homelab.git"
@@ -56,14 +62,17 @@ def call(
 ) -> Callable[..., Result]:
     """Run the CLI's real entry point (homeport.cli.main) in this process.
 
-    Same code path as the console script, minus ~1 s of interpreter start and imports;
-    used for the error matrices. The main flows run as real processes (``run``).
+    Same code path as the console script, minus ~1 s of interpreter start and imports,
+    and minus the second and later consistency checks of the same private key
+    (:func:`keys.private_key`). The main flow runs as a real process (``run``).
     """
 
     def _call(args: list[str], home: Path, cwd: Path | None = None, stdin: str = "") -> Result:
         for k in [k for k in os.environ if k.startswith("HOMEPORT_")]:
             monkeypatch.delenv(k)
         monkeypatch.setenv("HOMEPORT_HOME", str(home))
+        # Each key's bytes are loaded (and checked) once per process, not once per command.
+        monkeypatch.setattr(sealing, "load_private_key", private_key)
         if cwd is not None:
             monkeypatch.chdir(cwd)
         monkeypatch.setattr(sys, "argv", ["homeport", *args])
@@ -82,9 +91,8 @@ def call(
 
 @pytest.fixture(scope="module")
 def shared_pair(tmp_path_factory: pytest.TempPathFactory) -> sealing.KeyPair:
-    # One RSA-4096 pair for the tests that don't test its creation (generation is slow).
-    pair, _ = sealing.ensure_keypair(tmp_path_factory.mktemp("pair"))
-    return pair
+    # A pair for the tests that don't test its creation (generation is slow).
+    return write_pair(tmp_path_factory.mktemp("pair"))
 
 
 @pytest.fixture
@@ -123,7 +131,7 @@ def init_args(d: Path, token_file: Path, *extra: str) -> list[str]:
 
 
 def opened(tree: Path, ps: psec.PlatformSecret, home: Path) -> dict[str, bytes]:
-    key = sealing.load_private_key(home / sealing.KEY_FILE)
+    key = private_key(home / sealing.KEY_FILE)
     path = secretstore.secret_path(tree, ps.namespace, ps.name)
     return sealing.unseal(secretstore.read_sealed(path), [key])
 
@@ -171,12 +179,12 @@ def test_init_end_to_end_creates_key_config_and_secrets(tmp_path: Path, token_fi
     assert db_obj["spec"]["template"]["type"] == "kubernetes.io/basic-auth"
 
 
-def test_init_interactive(tmp_path: Path, home: Path) -> None:
+def test_init_interactive(tmp_path: Path, home: Path, call: Callable[..., Result]) -> None:
     d = tmp_path / "repo"
     answers = "\n".join(
         ["exa mple.com", "example.org", "not-an-email", "me@example.org", "nope", GIT, TOKEN, ""]
     )
-    r = run(["init", "--dir", str(d)], home, stdin=answers)
+    r = call(["init", "--dir", str(d)], home, stdin=answers)
     assert r.returncode == 0, r.stderr
     # Bad answers are explained and asked again.
     assert '"exa mple.com" is not a valid domain name' in r.stderr
@@ -188,11 +196,13 @@ def test_init_interactive(tmp_path: Path, home: Path) -> None:
     assert opened(d / "cluster", psec.CERT_MANAGER_TOKEN, home) == {"api-token": TOKEN.encode()}
 
 
-def test_init_token_from_stdin(tmp_path: Path, home: Path, token_file: Path) -> None:
+def test_init_token_from_stdin(
+    tmp_path: Path, home: Path, token_file: Path, call: Callable[..., Result]
+) -> None:
     d = tmp_path / "repo"
     args = init_args(d, token_file)
     args[args.index(str(token_file))] = "-"
-    r = run(args, home, stdin=TOKEN + "\n")
+    r = call(args, home, stdin=TOKEN + "\n")
     assert r.returncode == 0, r.stderr
     assert opened(d / "cluster", psec.DDNS_TOKEN, home) == {"api-token": TOKEN.encode()}
 
@@ -265,7 +275,7 @@ def test_force_refuses_secrets_sealed_with_another_key(
     assert not empty_home.exists()
     # Another key: it cannot open the secrets it would have to keep.
     other_home = tmp_path / "other-home"
-    sealing.ensure_keypair(other_home)
+    write_pair(other_home, "second")
     r = call(init_args(d, token_file, "--force"), other_home)
     assert r.returncode == 2
     assert "this key did not seal this secret" in r.stderr
@@ -390,7 +400,7 @@ def test_secret_set_list_seal_unseal(
     assert r.returncode == 0, r.stderr
     path = d / "cluster" / "secrets" / "notes" / "notes-env.yaml"
     assert "created" in r.stdout and str(path.relative_to(d)) in r.stdout
-    key = sealing.load_private_key(home / sealing.KEY_FILE)
+    key = private_key(home / sealing.KEY_FILE)
     assert sealing.unseal(secretstore.read_sealed(path), [key]) == {
         "PASSWORD": b"lit-secret-value-123",
         "ca.pem": cert_file.read_bytes(),
@@ -503,8 +513,13 @@ def test_seal_without_any_key_pair(tmp_path: Path, call: Callable[..., Result]) 
     assert not (tmp_path / "empty").exists()  # seal never creates a key nobody backed up
 
 
-def test_no_secret_value_is_written_in_plaintext(tmp_path: Path, token_file: Path) -> None:
-    """Every file init/secret set wrote, and every line they printed, is free of known values."""
+def test_no_secret_value_is_written_in_plaintext(
+    tmp_path: Path, token_file: Path, call: Callable[..., Result]
+) -> None:
+    """Every file init/secret set wrote, and every line they printed, is free of known values.
+
+    init runs as a real process (a new key pair too); the commands after it in-process.
+    """
     home = tmp_path / "home"
     d = tmp_path / "repo"
     outputs = []
@@ -521,9 +536,9 @@ def test_no_secret_value_is_written_in_plaintext(tmp_path: Path, token_file: Pat
         ["secret", "list"],
         ["unseal", "cluster/secrets/notes/app-env.yaml"],
     ):
-        r = run(args, home, cwd=d)
-        assert r.returncode == 0, r.stderr
-        outputs.append(r.stdout + r.stderr)
+        r2 = call(args, home, cwd=d)
+        assert r2.returncode == 0, r2.stderr
+        outputs.append(r2.stdout + r2.stderr)
 
     cfg = load_config(d / "homeport.yaml")
     tree = d / cfg.git.path

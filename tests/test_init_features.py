@@ -2,8 +2,9 @@
 """`homeport init` honours git.path and creates every Secret an enabled feature needs.
 
 Real parts: the homeport CLI as a real process (init, render with its offline check against
-the pinned CRDs from ../shared), real RSA/AES sealing, and unsealing with the real private
-key. Nothing is stubbed; the error matrix runs the CLI's entry point in-process.
+the pinned CRDs from ../shared: the first test), real RSA/AES sealing, and unsealing with
+the real private key. Nothing is stubbed; the other flows and the error matrix run the
+CLI's entry point in-process (the same code, without a process start per command).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from homeport import sealing, secretstore
 from homeport.config import load_config
 from homeport.platform import secrets as psec
+from keys import private_key
 from test_init import Result, call, home, shared_pair  # noqa: F401
 
 TOKEN = "cf-TOKEN-0123456789abcdef"
@@ -89,7 +91,7 @@ def _flags(f: dict[str, Path]) -> list[str]:
 
 
 def _opened(tree: Path, ns: str, name: str, home: Path) -> dict[str, bytes]:
-    key = sealing.load_private_key(home / sealing.KEY_FILE)
+    key = private_key(home / sealing.KEY_FILE)
     return sealing.unseal(secretstore.read_sealed(secretstore.secret_path(tree, ns, name)), [key])
 
 
@@ -149,11 +151,11 @@ def test_use_config_with_git_path_s3_and_email_renders_clean(tmp_path: Path) -> 
     assert "--cloudflare-token-file: the Cloudflare token is already sealed" in refused.stderr
 
 
-def test_template_honours_git_path(tmp_path: Path, home: Path) -> None:
+def test_template_honours_git_path(tmp_path: Path, home: Path, call: Callable[..., Result]) -> None:
     """init --git-path writes git.path and seals into that folder; render checks clean."""
     d = tmp_path / "repo"
     f = _files(tmp_path)
-    r = run(
+    r = call(
         [
             "init",
             "--non-interactive",
@@ -176,18 +178,20 @@ def test_template_honours_git_path(tmp_path: Path, home: Path) -> None:
     assert load_config(d / "homeport.yaml").git.path == "clusters/home"
     assert (d / "clusters/home/secrets/cert-manager/cloudflare-api-token.yaml").is_file()
     assert not (d / "cluster").exists()
-    rendered = run(["render", "-c", str(d / "homeport.yaml")], home)
+    rendered = call(["render", "-c", str(d / "homeport.yaml")], home)
     assert rendered.returncode == 0, rendered.stderr
     assert "0 errors, 0 warnings" in rendered.stderr + rendered.stdout
 
 
-def test_prompts_for_each_needed_value(tmp_path: Path, home: Path) -> None:
+def test_prompts_for_each_needed_value(
+    tmp_path: Path, home: Path, call: Callable[..., Result]
+) -> None:
     """Without flags, init asks (hidden) for every value only the user knows."""
     d = tmp_path / "repo"
     d.mkdir()
     (d / "homeport.yaml").write_text(CONFIG)
     stdin = "\n".join([TOKEN, S3_ID, S3_KEY, SMTP, APP_PW]) + "\n"
-    r = run(["init", "--dir", str(d), "--use-config"], home, stdin=stdin)
+    r = call(["init", "--dir", str(d), "--use-config"], home, stdin=stdin)
     assert r.returncode == 0, r.stderr
     for label in ("Cloudflare API token", "S3 access key ID", "S3 secret access key", "SMTP"):
         assert label in r.stderr
@@ -199,7 +203,7 @@ def test_prompts_for_each_needed_value(tmp_path: Path, home: Path) -> None:
 
 
 def test_force_replaces_a_given_value_and_rotate_keeps_user_values(
-    tmp_path: Path, home: Path
+    tmp_path: Path, home: Path, call: Callable[..., Result]
 ) -> None:
     """--force with --smtp-password-file replaces it; --rotate regenerates only generated keys."""
     d = tmp_path / "repo"
@@ -207,22 +211,22 @@ def test_force_replaces_a_given_value_and_rotate_keeps_user_values(
     (d / "homeport.yaml").write_text(CONFIG)
     f = _files(tmp_path)
     base = ["init", "--dir", str(d), "--use-config", "--non-interactive"]
-    assert run([*base, *_flags(f)], home).returncode == 0
+    assert call([*base, *_flags(f)], home).returncode == 0
     tree = d / "clusters" / "home"
     db = _opened(tree, "authentik", "authentik-db-credentials", home)
 
     # Without --force a new value for a sealed secret is refused, not silently dropped.
     (tmp_path / "sp2").write_text("new smtp\n")
-    refused = run([*base, "--smtp-password-file", str(tmp_path / "sp2")], home)
+    refused = call([*base, "--smtp-password-file", str(tmp_path / "sp2")], home)
     assert refused.returncode == 2
     assert "--smtp-password-file: monitoring/alertmanager-smtp is already sealed" in refused.stderr
 
-    r = run([*base, "--force", "--smtp-password-file", str(tmp_path / "sp2")], home)
+    r = call([*base, "--force", "--smtp-password-file", str(tmp_path / "sp2")], home)
     assert r.returncode == 0, r.stderr
     assert _opened(tree, "monitoring", "alertmanager-smtp", home) == {"password": b"new smtp"}
     assert _opened(tree, "authentik", "authentik-db-credentials", home) == db  # kept
 
-    r = run([*base, "--force", "--rotate"], home)
+    r = call([*base, "--force", "--rotate"], home)
     assert r.returncode == 0, r.stderr
     assert _opened(tree, "authentik", "authentik-db-credentials", home) != db  # regenerated
     assert _opened(tree, "authentik", "backup-s3", home)["ACCESS_SECRET_KEY"] == S3_KEY.encode()

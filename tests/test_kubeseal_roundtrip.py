@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from homeport import sealing, yamlio
 from homeport.errors import SealError
 from homeport.versions import SEALED_SECRETS_VERSION
+from keys import write_pair
 
 DATA = {
     "password": b"p@ss w0rd=with/odd+chars",
@@ -68,8 +69,7 @@ def homeport(args: list[str], home: Path, stdin: str = "") -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> sealing.KeyPair:
-    kp, _ = sealing.ensure_keypair(tmp_path_factory.mktemp("hp-home"))
-    return kp
+    return write_pair(tmp_path_factory.mktemp("hp-home"))
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ from homeport import sealing, secretstore, yamlio
 from homeport.config import HomeportConfig
 from homeport.errors import PlaintextSecretError, SealError, UsageError
 from homeport.platform import secrets as psec
+from keys import write_pair
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> sealing.KeyPair:
-    kp, _ = sealing.ensure_keypair(tmp_path_factory.mktemp("home"))
-    return kp
+    return write_pair(tmp_path_factory.mktemp("home"))
 
 
 @pytest.fixture(scope="module")

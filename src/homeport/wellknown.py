@@ -26,6 +26,9 @@ BUILTIN_NAMESPACES = frozenset({"default", "kube-node-lease", "kube-public", KUB
 # The ConfigMap the DDNS controller publishes its status to (in DDNS_NAMESPACE).
 DDNS_STATUS_CONFIGMAP = "homeport-ddns-status"
 
+# Argo CD's sync-wave annotation (the tree writes it; the check orders by it).
+WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
+
 # -- API groups of the CRDs the platform installs -----------------------------------------
 ARGOCD_GROUP = "argoproj.io"
 CERT_MANAGER_GROUP = "cert-manager.io"

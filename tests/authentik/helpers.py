@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import importlib
+import importlib.util
 import os
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,3 +103,48 @@ def crd_schema(folder: str, file: str, version: str) -> dict[str, Any]:
             schema: dict[str, Any] = _strict(copy.deepcopy(v["schema"]["openAPIV3Schema"]))
             return schema
     raise AssertionError(f"{file}: no version {version}")
+
+
+# authentik-client model modules these tests read (class name -> module under .models).
+AK_MODELS = {
+    "ProxyProviderRequest": "proxy_provider_request",
+    "ApplicationRequest": "application_request",
+    "OutpostRequest": "outpost_request",
+    "OAuth2ProviderRequest": "o_auth2_provider_request",
+    "AuthenticatorValidateStageRequest": "authenticator_validate_stage_request",
+    "ProxyMode": "proxy_mode",
+    "OutpostTypeEnum": "outpost_type_enum",
+    "NotConfiguredActionEnum": "not_configured_action_enum",
+    "ClientTypeEnum": "client_type_enum",
+}
+
+
+def authentik_models() -> types.SimpleNamespace:
+    """The pinned ``authentik-client``'s models of :data:`AK_MODELS`, without its API client.
+
+    ``import authentik_client`` first builds a validator for every API endpoint (about
+    5 s of CPU, at collection in every pytest worker); the models are plain pydantic
+    modules that import only each other. They are loaded under their own names with the
+    two parent packages standing in for a moment, so a later ``import authentik_client``
+    gets the real package (and reuses these modules).
+    """
+    spec = importlib.util.find_spec("authentik_client")
+    assert spec is not None and spec.submodule_search_locations
+    root = next(iter(spec.submodule_search_locations))
+    parents = {"authentik_client": root, "authentik_client.models": os.path.join(root, "models")}
+    added = []
+    for name, path in parents.items():
+        if name not in sys.modules:
+            pkg = types.ModuleType(name)
+            pkg.__path__ = [path]
+            sys.modules[name] = pkg
+            added.append(name)
+    try:
+        found = {
+            cls: getattr(importlib.import_module(f"authentik_client.models.{mod}"), cls)
+            for cls, mod in AK_MODELS.items()
+        }
+    finally:
+        for name in added:
+            del sys.modules[name]
+    return types.SimpleNamespace(**found)

@@ -8,14 +8,15 @@ import typing
 import uuid
 from typing import Any
 
-import authentik_client as ak
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from homeport import yamlio
 from homeport.platform import authentik
 
-from .helpers import NO_SSO, Tag, config, load_blueprint, objects, render
+from .helpers import NO_SSO, Tag, authentik_models, config, load_blueprint, objects, render
+
+ak = authentik_models()
 
 # Blueprint model (Django app_label.model) -> the API request model with the same fields.
 VALIDATE_STAGE = "authentik_stages_authenticator_validate.authenticatorvalidatestage"

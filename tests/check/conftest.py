@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from homeport.check.schemas import KUBERNETES_PATCH
+from homeport.check.sources import KUBERNETES_PATCH
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("HOMEPORT_SHARED", ROOT.parent / "shared"))

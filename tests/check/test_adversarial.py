@@ -12,6 +12,7 @@ from homeport.check import check_tree
 from homeport.check.argoapp import glob_match
 from homeport.config import HomeportConfig, parse_config
 from homeport.gitops import render_tree
+from keys import throwaway_cert
 
 from .trees import seal_required as _seal_required
 
@@ -61,11 +62,9 @@ def test_secret_of_a_disabled_component_is_not_synced_nor_an_error(
 ) -> None:
     # `homeport init` sealed the DDNS token before the user disabled DDNS.
     root = _tree(cfg, tmp_path)
-    _key, cert_pem = sealing.generate_keypair()
-    from cryptography import x509
-
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    stale = sealing.seal_secret(cert, "cloudflare-api-token", "cloudflare-ddns", {"t": b"x"})
+    stale = sealing.seal_secret(
+        throwaway_cert(), "cloudflare-api-token", "cloudflare-ddns", {"t": b"x"}
+    )
     secretstore.write_sealed(root, stale, replace=True)
     report = check_tree(root)
     assert report.findings == []

@@ -2,20 +2,24 @@
 
 Real: Helm v4.2.1 (the Helm Argo CD v3.5.1 templates with, built by scripts/build-tools.sh),
 the pinned upstream charts unpacked in ../shared/charts, the Kubernetes OpenAPI schemas
-and the CRDs. Nothing is stubbed: a missing Helm fails these tests.
+and the CRDs. Nothing is stubbed: a missing Helm fails these tests. Each distinct
+``helm template`` runs once in this module (its real output is reused by the tests that
+expand the same Application), and the CLI tests call its entry point in this process.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from clirun import run_cli
 from homeport.check import RULES, check_tree
 from homeport.check import expand as ex
 from homeport.check.charts import CHART_TABLE
@@ -37,6 +41,41 @@ def helm() -> str:
     h = ex.helm_binary()
     assert h is not None and Path(h).exists(), "helm missing: run scripts/build-tools.sh"
     return h
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _helm_once() -> Iterator[None]:
+    """Each distinct ``helm template`` of this module runs once; its result is reused.
+
+    Several tests expand the same Applications (same chart, values, release, versions):
+    Helm writes the same objects for the same input, and its runs are most of their time.
+    A reuse is a fresh :class:`~homeport.check.expand.Expansion` of the real output.
+    """
+    real = ex.expand_one
+    seen: dict[str, ex.Expansion] = {}
+
+    def once(
+        helm: str, directory: Path, src: ex.HelmSource, kube: str, apis: list[str]
+    ) -> ex.Expansion:
+        key = json.dumps(
+            [helm, str(directory), src.release, src.namespace, src.values, kube, apis],
+            sort_keys=True,
+            default=str,
+        )
+        if key not in seen:
+            seen[key] = real(helm, directory, src, kube, apis)
+        done = seen[key]
+        return ex.Expansion(
+            src,
+            copy.deepcopy(done.objects),
+            done.error,
+            done.chart_dir,
+            done.missing_dependencies,
+        )
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(ex, "expand_one", once)
+        yield
 
 
 # -- the rendered examples ----------------------------------------------------------------
@@ -322,47 +361,33 @@ def test_authentik_values_fit_the_pinned_chart(example: str) -> None:
 
 
 def test_cli_charts_option(tmp_path: Path) -> None:
-    import json
-    import os
-    import subprocess
-    import sys
+    root = str(write_tree(tmp_path / "tree", base_tree()))
 
-    root = write_tree(tmp_path / "tree", base_tree())
-    env = {**os.environ, "COLUMNS": "200"}
+    def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
+        r = run_cli(["check", root, *args], env={"COLUMNS": "200", **(env or {})})
+        return r.returncode, r.stdout, r.stderr
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "homeport", "check", str(root), *args]
-        return subprocess.run(cmd, capture_output=True, text=True, env=env)
-
-    r = run("--charts", str(CHARTS_DIR), "-o", "json")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert json.loads(r.stdout)["findings"] == []
-    r = run("--charts", str(CHARTS_DIR))
-    assert r.returncode == 0 and "note: expanded 3 chart(s)" in r.stdout, r.stdout
-    r = run("--charts", str(tmp_path / "nope"))
-    assert r.returncode == 2 and "chart directory does not exist" in r.stderr
-    assert r.stdout == ""
+    code, out, err = run("--charts", str(CHARTS_DIR), "-o", "json")
+    assert code == 0, out + err
+    assert json.loads(out)["findings"] == []
+    code, out, _ = run("--charts", str(CHARTS_DIR))
+    assert code == 0 and "note: expanded 3 chart(s)" in out, out
+    code, out, err = run("--charts", str(tmp_path / "nope"))
+    assert code == 2 and "chart directory does not exist" in err
+    assert out == ""
     # Without Helm, --charts is one clear error too.
-    env["HOMEPORT_HELM"] = str(tmp_path / "no-helm")
-    r = run("--charts", str(CHARTS_DIR))
-    assert r.returncode == 2 and "helm" in r.stderr.lower(), r.stderr
+    code, _, err = run("--charts", str(CHARTS_DIR), env={"HOMEPORT_HELM": str(tmp_path / "x")})
+    assert code == 2 and "helm" in err.lower(), err
 
 
 def test_render_expands_charts_when_a_cache_is_configured(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
     cfg = ROOT / "examples" / "minimal.yaml"
-    env = {**os.environ, "COLUMNS": "200", "HOMEPORT_CHARTS_DIR": str(CHARTS_DIR)}
-    cmd = [sys.executable, "-m", "homeport", "render", "-c", str(cfg), "-o", str(tmp_path / "t")]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert "expanded " in r.stderr and "chart(s) with Helm" in r.stderr, r.stderr
+    args = ["render", "-c", str(cfg), "-o", str(tmp_path / "t")]
+    err = run_cli(args, env={"HOMEPORT_CHARTS_DIR": str(CHARTS_DIR)}).stderr
+    assert "expanded " in err and "chart(s) with Helm" in err, err
     # Negative control: without a cache (and no pull cache), nothing is expanded.
-    env.pop("HOMEPORT_CHARTS_DIR")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "empty-cache")
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert "chart(s) with Helm" not in r.stderr
+    empty = {"HOMEPORT_CHARTS_DIR": None, "XDG_CACHE_HOME": str(tmp_path / "empty-cache")}
+    assert "chart(s) with Helm" not in run_cli(args, env=empty).stderr
 
 
 def test_builtin_api_versions_same_from_bundle_and_openapi_files() -> None:
@@ -370,7 +395,7 @@ def test_builtin_api_versions_same_from_bundle_and_openapi_files() -> None:
     package bundle (an installed homeport) or the upstream OpenAPI files (Go module cache);
     only subresource and option kinds, which no chart asks about, may differ."""
     from homeport import bundle
-    from homeport.check.schemas import kubernetes_patch
+    from homeport.check.sources import kubernetes_patch
 
     patch = kubernetes_patch("1.36")
     packed = bundle.kubernetes_file(patch)

@@ -16,7 +16,8 @@ import pytest
 
 from homeport.check import check_tree
 from homeport.check.pull import K8S_OPENAPI_FILES, chart_schema_sources, crd_sources, pull
-from homeport.check.schemas import KUBERNETES_PATCH, SchemaStore, find_openapi_dir
+from homeport.check.schemas import SchemaStore
+from homeport.check.sources import KUBERNETES_PATCH, find_openapi_dir
 
 from .conftest import ROOT, SHARED, download_kubernetes
 from .trees import base_tree, container, seal_required, write_tree
@@ -103,7 +104,7 @@ def mirror() -> Iterator[str]:
         routes[p] = SHARED / "chart-schemas" / folder / "values.schema.json"
     handler = functools.partial(type("M", (_Mirror,), {"routes": routes}))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     t.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"

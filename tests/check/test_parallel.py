@@ -31,6 +31,8 @@ def _tree(out: Path) -> Path:
 
 def test_forked_paths_report_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree = _tree(tmp_path / "t")
+    monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 10**9)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_OBJECTS", 10**9)
     serial = check_tree(tree).dumps()
     monkeypatch.setattr(loader, "PARALLEL_MIN_FILES", 0)
     monkeypatch.setattr(engine, "PARALLEL_MIN_OBJECTS", 0)

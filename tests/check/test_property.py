@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from homeport.check.schemas import SchemaStore, default_crd_dirs, find_openapi_dir
+from homeport.check.schemas import SchemaStore
+from homeport.check.sources import default_crd_dirs, find_openapi_dir
 
 _STORE: SchemaStore | None = None
 

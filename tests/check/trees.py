@@ -314,15 +314,13 @@ def seal_required(cfg: Any, root: Path) -> None:
     password that the rendered tree references (issue 11 makes `homeport init` seal them;
     until then a user seals them with `homeport secret set`).
     """
-    from cryptography import x509
-
     from homeport import sealing, secretstore
     from homeport.platform.authentik import BACKUP_SECRET
     from homeport.platform.monitoring import SMTP_SECRET
     from homeport.platform.secrets import platform_secrets
+    from keys import throwaway_cert
 
-    _key, cert_pem = sealing.generate_keypair()
-    cert = x509.load_pem_x509_certificate(cert_pem)
+    cert = throwaway_cert()
     wanted = [(s.namespace, s.name, s.keys, s.type) for s in platform_secrets(cfg)]
     for a in cfg.apps:
         if a.secret_env:

@@ -3,7 +3,7 @@
 Real: pyrage (the age implementation homeport encrypts with), gzip and tar from the
 standard library, the renderer, and for the command test the real kube-apiserver of
 tests/cluster with ``homeport backup --keep`` in process. The alerts are proven with
-the real promtool in tests/monitoring/promtool/backup.yaml.
+the real promtool in tests/monitoring/promtool/backup.yaml and backup-age.yaml.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def test_backup_unit_tests_fail_when_the_threshold_is_wrong(
     text = rules.read_text()
     assert "> 172800" in text
     rules.write_text(text.replace("> 172800", "> 198000"), encoding="utf-8")
-    shutil.copy(PROMTOOL_TESTS / "backup.yaml", tmp_path / "backup.yaml")
-    proc = run_promtool(promtool, "test", "rules", "backup.yaml", cwd=tmp_path)
+    shutil.copy(PROMTOOL_TESTS / "backup-age.yaml", tmp_path / "backup-age.yaml")
+    proc = run_promtool(promtool, "test", "rules", "backup-age.yaml", cwd=tmp_path)
     assert proc.returncode != 0
     assert "too-old" in proc.stdout + proc.stderr

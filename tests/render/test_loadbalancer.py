@@ -19,13 +19,14 @@ import jsonschema
 import pytest
 
 from configs import base_yaml
-from homeport import sealing, yamlio
+from homeport import yamlio
 from homeport.cli import main
 from homeport.config import load_config, parse_config
 from homeport.errors import ConfigError
 from homeport.gitops import render_tree
 from homeport.platform import loadbalancer
 from homeport.platform.base import WAVE_CONTROLLERS
+from keys import write_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("HOMEPORT_SHARED", ROOT.parent / "shared"))
@@ -63,7 +64,7 @@ def cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> tuple[
 @pytest.fixture(scope="module")
 def pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("home")
-    sealing.ensure_keypair(home)
+    write_pair(home)
     return home
 
 

@@ -8,7 +8,6 @@ swap in which a concurrent `secret set` used to be lost.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -28,6 +27,7 @@ from homeport.errors import UsageError
 from homeport.fsutil import tree_lock
 from homeport.gitops import TreeCheckFailed, render_tree, tree_digest, write_tree
 from homeport.platform.secrets import platform_secrets
+from keys import throwaway_cert
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = (ROOT / "examples" / "minimal.yaml").read_text()
@@ -38,8 +38,7 @@ WEB_SECRET_ENV = "    secret_env:\n      TOKEN: token\n"
 
 @cache
 def _cert() -> x509.Certificate:
-    _key, pem = sealing.generate_keypair()
-    return x509.load_pem_x509_certificate(pem)
+    return throwaway_cert()
 
 
 def sealed(namespace: str, name: str, keys: tuple[str, ...] = ("k",), typ: str = "Opaque") -> Any:
@@ -157,6 +156,38 @@ def test_symlinked_secrets_and_files_survive_a_render(tmp_path: Path) -> None:
 
 # -- item 9: one lock for every writer ---------------------------------------------------
 
+
+def _waits_for_lock(proc: subprocess.Popen[str], tree: Path, timeout: float = 120) -> bool:
+    """Wait until ``proc`` waits for the tree's lock (True) or has exited (False).
+
+    ``tree_lock`` opens the tree's parent directory and retries ``flock`` on it: while it
+    waits, the directory is among the process's open files (/proc/<pid>/fd) on every
+    look; a directory listing during start-up holds it only for an instant, so it must be
+    seen on looks spread over a quarter of a second.
+    """
+    target = os.path.realpath(tree.absolute().parent)
+    deadline = time.monotonic() + timeout
+    since: float | None = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            links = [
+                os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+                for fd in os.listdir(f"/proc/{proc.pid}/fd")
+            ]
+        except OSError:  # the process ended, or a descriptor closed while listed
+            links = []
+        if target in links:
+            since = since or time.monotonic()
+            if time.monotonic() - since >= 0.25:
+                return True
+        else:
+            since = None
+        time.sleep(0.02)
+    raise AssertionError(f"process {proc.pid} neither waited for {tree}'s lock nor ended")
+
+
 _SECRET_SET = """
 import json, sys
 from pathlib import Path
@@ -189,8 +220,8 @@ def test_secret_set_during_a_render_is_not_lost(
             proc.stdin.write(json.dumps(sealed("web", "raced")))
             proc.stdin.close()
             assert proc.stdout.readline() == "ready\n"
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=3)  # without the lock it finishes here, into the old tree
+            # Without the lock it finishes here, into the old tree; with it, it waits.
+            _waits_for_lock(proc, out)
         real_replace(src, dst)
 
     monkeypatch.setattr("homeport.gitops.os.replace", replace)
@@ -212,8 +243,7 @@ def test_render_waits_for_the_tree_lock(tmp_path: Path) -> None:
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(4)
-        assert proc.poll() is None, proc.communicate()
+        assert _waits_for_lock(proc, tmp_path / "cluster"), proc.communicate()
         assert not (tmp_path / "cluster").exists()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from homeport.check.loader import Resource
-from homeport.platform.argocd import WAVE_ANNOTATION
+from homeport.check.resource import Resource
+from homeport.wellknown import WAVE_ANNOTATION
 
 
 @dataclass

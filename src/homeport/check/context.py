@@ -22,8 +22,8 @@ from homeport.check.charts import (
     operator_secrets,
     operator_services,
 )
-from homeport.check.loader import Resource
 from homeport.check.model import OPT_OUT_PREFIX, CheckReport, Finding, ObjectRef, make_finding
+from homeport.check.resource import Resource
 from homeport.check.schemas import SchemaStore
 from homeport.wellknown import BUILTIN_NAMESPACES, CERT_MANAGER_GROUP, TRAEFIK_GROUP
 

@@ -2,7 +2,8 @@
 
 The order: load files (:mod:`~homeport.check.tree`), read the Argo CD Applications,
 optionally expand their charts with Helm, add the tree's CRDs; then schemas (on a forked
-process for a large tree) alongside every other family; then sort and dedupe findings.
+process for a large tree, with the duplicates) alongside every other family; then sort
+and dedupe findings.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from typing import Any
 from homeport.check.context import Context, build_world
 from homeport.check.forked import Forked, can_fork
 from homeport.check.loader import TreeReader, tree_files
-from homeport.check.model import CheckReport
+from homeport.check.model import CheckReport, Finding
 from homeport.check.rules.helm import check_helm_values, expand_apps
 from homeport.check.rules.policy import run_policy
 from homeport.check.rules.refs import check_references
 from homeport.check.rules.schedules import check_schedules
 from homeport.check.rules.schema import (
+    SchemaFinding,
     add_schema_findings,
     add_tree_crds,
     check_duplicates,
     validate,
 )
-from homeport.check.schemas import (
-    SchemaStore,
+from homeport.check.schemas import SchemaStore
+from homeport.check.sources import (
     default_chart_schema_dir,
     default_crd_dirs,
     find_openapi_dir,
@@ -36,8 +38,9 @@ from homeport.check.schemas import (
 from homeport.check.tree import load_tree, read_apps
 from homeport.errors import UsageError
 
-# Trees with at least this many objects validate schemas on a second process.
-PARALLEL_MIN_OBJECTS = 1000
+# Trees with at least this many objects validate schemas on a second process (forking
+# costs a few milliseconds; the example's 138 objects already gain from it).
+PARALLEL_MIN_OBJECTS = 100
 
 # Compiled schemas are reused across calls (render runs check once per tree; tests many).
 _STORES: dict[tuple[str, str, tuple[str, ...]], SchemaStore] = {}
@@ -194,24 +197,48 @@ def _check(
         expand_apps(ctx, charts[0], charts[1], openapi)
     add_tree_crds(ctx)
     if len(ctx.resources) >= PARALLEL_MIN_OBJECTS and can_fork():
-        # Schemas on a forked process while this one checks references and policy; the
-        # findings are added afterwards, in the same order (and the report is sorted).
-        child = Forked(lambda: validate(ctx))
+        # Schemas and duplicates on a forked process while this one checks Helm values,
+        # references and policy (none of them reads schema findings); the findings are
+        # then put in the order one process gives (and the report is sorted anyway).
+        child = Forked(lambda: _schema_side(ctx))
         try:
+            before = len(ctx.findings)
             _rest(ctx)
-            add_schema_findings(ctx, child.result())
+            rest = ctx.findings[before:]
+            del ctx.findings[before:]
+            _add_schema_side(ctx, child.result())
+            ctx.findings += rest
         finally:
             child.close()
     else:
-        add_schema_findings(ctx, validate(ctx))
+        _add_schema_side(ctx, _schema_side(ctx))
         _rest(ctx)
     return _finish(ctx)
 
 
-def _rest(ctx: Context) -> None:
-    """Every check after the schemas (none of them reads schema findings)."""
-    check_helm_values(ctx)
+# Schema findings (for add_schema_findings) and the duplicate findings.
+SchemaSide = tuple[tuple[list[SchemaFinding], int], list[Finding]]
+
+
+def _schema_side(ctx: Context) -> SchemaSide:
+    """Schemas, CEL and duplicates (HP-S002..S004, HP-S006): the half that can run apart."""
+    found = validate(ctx)
+    before = len(ctx.findings)
     check_duplicates(ctx)
+    duplicates = ctx.findings[before:]
+    del ctx.findings[before:]  # returned, so that both ways of running add them alike
+    return found, duplicates
+
+
+def _add_schema_side(ctx: Context, side: SchemaSide) -> None:
+    found, duplicates = side
+    add_schema_findings(ctx, found)
+    ctx.findings += duplicates
+
+
+def _rest(ctx: Context) -> None:
+    """Every check after the schemas and duplicates (none of them reads their findings)."""
+    check_helm_values(ctx)
     check_schedules(ctx)
     world = build_world(ctx)
     check_references(ctx, world)

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from homeport.check.loader import LoadProblem, parse_file
-from homeport.check.schemas import cache_root
+from homeport.check.loader import parse_file
+from homeport.check.resource import LoadProblem
+from homeport.check.sources import cache_root
 
 # Argo CD ignores Helm test hooks; every other hook becomes one of its own hooks.
 _TEST_HOOKS = {"test", "test-success", "test-failure"}

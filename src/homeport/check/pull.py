@@ -5,7 +5,7 @@ pulled cache overrides what it carries, e.g. to check against files fetched afre
 
 Everything comes from upstream at the pinned tags (see :mod:`homeport.versions`):
 Kubernetes' OpenAPI v3 files, the CRDs of every chart homeport installs, and the charts'
-``values.schema.json``. Files land in :func:`homeport.check.schemas.cache_root`:
+``values.schema.json``. Files land in :func:`homeport.check.sources.cache_root`:
 ``kubernetes-<version>/``, ``crds/<folder>/`` and ``chart-schemas/<folder>/`` (the same
 folder names as ``HOMEPORT_CRD_DIR`` / ``HOMEPORT_CHART_SCHEMA_DIR``).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from homeport.check.schemas import cache_root, kubernetes_patch
+from homeport.check.sources import cache_root, kubernetes_patch
 from homeport.errors import HomeportError
 from homeport.upstream import GITHUB_RAW, chart_schema_sources, crd_sources
 

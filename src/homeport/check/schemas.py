@@ -1,266 +1,60 @@
-"""Kubernetes and CRD schemas: find them, turn them into strict JSON Schema, compile once.
+"""Every schema a check needs, by kind: loaded lazily, converted and compiled once.
 
-Sources, in order (the first that has them wins):
-
-* Kubernetes: the OpenAPI v3 files (``api/openapi-spec/v3/*.json``) of the
-  ``k8s.io/kubernetes`` release for the target minor version, from
-  ``$HOMEPORT_K8S_SCHEMA_DIR``, the ``homeport schemas pull`` cache, the bundle the
-  package carries (:mod:`homeport.bundle`), or the Go module cache
-  (``go mod download k8s.io/kubernetes@<version>`` puts them there).
-* CRDs: every ``CustomResourceDefinition`` in the CRD directories (``--crd-dir``,
-  ``$HOMEPORT_CRD_DIR``, the pull cache, else the bundle), plus CRDs found in the tree.
-* Chart values schemas: ``$HOMEPORT_CHART_SCHEMA_DIR``, the pull cache, else the bundle.
-
-The bundle is generated when the package is built, from the pinned upstream files: an
-installed homeport checks offline with no environment variables.
-
-Conversion from OpenAPI to JSON Schema (draft 2020-12): ``$ref`` targets move to
-``$defs``; ``x-kubernetes-int-or-string`` becomes integer-or-string; ``nullable`` adds
-``null``; descriptions, formats and defaults are dropped (annotations only). Strict mode:
-every object schema that lists ``properties`` and has neither ``additionalProperties``
-nor ``x-kubernetes-preserve-unknown-fields`` gets ``additionalProperties: false``, which
-is what the API server's field validation (``fieldValidation=Strict``) enforces.
+:class:`SchemaStore` holds the Kubernetes definitions of one release (from the sources
+of :mod:`homeport.check.sources`) and the CRDs, converts a kind's schema to strict JSON
+Schema (:mod:`homeport.check.openapi`) the first time an object of that kind is checked,
+and compiles it with jsonschema-rs.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
-import yaml
 
 from homeport import bundle
-from homeport.versions import KUBERNETES_PATCHES
+from homeport.check.crdfiles import (
+    CRDEntry,
+    crd_entries,
+    crd_files,
+    served_versions,
+    version_schema,
+)
+from homeport.check.openapi import QUANTITY, QUANTITY_RE, Obj, collect_refs, convert
 
-Obj = dict[str, Any]
 GVK = tuple[str, str, str]  # (group, version, kind)
 
-OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
-QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
-# k8s.io/apimachinery resource.ParseQuantity: signed number, then a binary-SI, decimal-SI
-# or decimal-exponent suffix (the same pattern controller-gen writes into CRDs).
-QUANTITY_RE = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-_REF_PREFIX = "#/components/schemas/"
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
-# Patch release validated for each supported minor version (pinned in homeport.versions).
-KUBERNETES_PATCH = KUBERNETES_PATCHES
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def cache_root() -> Path:
-    """Where ``homeport schemas pull`` stores files (``$XDG_CACHE_HOME/homeport/schemas``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "homeport" / "schemas"
-
-
-def kubernetes_patch(minor: str) -> str:
-    """Return the pinned patch release (``v1.36.3``) for a minor version (``1.36``)."""
-    if minor.startswith("v") and minor.count(".") == 2:
-        return minor
-    try:
-        return KUBERNETES_PATCH[minor]
-    except KeyError:
-        known = ", ".join(sorted(KUBERNETES_PATCH))
-        raise ValueError(
-            f'Kubernetes version "{minor}" is not supported (known: {known})'
-        ) from None
-
-
-def find_openapi_dir(minor: str) -> Path | None:
-    """Find the OpenAPI v3 schemas for a Kubernetes minor version, or None.
-
-    Looks at ``$HOMEPORT_K8S_SCHEMA_DIR`` (the v3 directory itself, or a folder holding
-    ``api/openapi-spec/v3``), then the pull cache, then the package's bundle (a file, not
-    a directory: :meth:`SchemaStore.load_openapi_dir` reads both), then the Go module cache.
-    """
-    patch = kubernetes_patch(minor)
-    candidates: list[Path] = []
-    env = os.environ.get("HOMEPORT_K8S_SCHEMA_DIR")
-    if env:
-        candidates += [Path(env), Path(env) / "api" / "openapi-spec" / "v3"]
-    candidates.append(cache_root() / f"kubernetes-{patch}")
-    for c in candidates:
-        if (c / "api__v1_openapi.json").is_file():
-            return c
-    bundled = bundle.kubernetes_file(patch)
-    if bundled is not None:
-        return bundled
-    gomod = os.environ.get("GOMODCACHE") or str(
-        Path(os.environ.get("GOPATH") or Path.home() / "go") / "pkg" / "mod"
-    )
-    v3 = Path(gomod) / "k8s.io" / f"kubernetes@{patch}" / "api" / "openapi-spec" / "v3"
-    return v3 if (v3 / "api__v1_openapi.json").is_file() else None
-
-
-def default_crd_dirs() -> list[Path]:
-    """CRD directories: ``$HOMEPORT_CRD_DIR`` (all subfolders), the pull cache, the bundle."""
-    env = os.environ.get("HOMEPORT_CRD_DIR")
-    if env:
-        return [Path(env)]
-    cached = cache_root() / "crds"
-    if cached.is_dir():
-        return [cached]
-    bundled = bundle.crd_dir()
-    return [bundled] if bundled is not None else []
-
-
-def default_chart_schema_dir() -> Path | None:
-    """Chart schemas: ``$HOMEPORT_CHART_SCHEMA_DIR``, the pull cache, else the bundle."""
-    env = os.environ.get("HOMEPORT_CHART_SCHEMA_DIR")
-    if env:
-        return Path(env)
-    cached = cache_root() / "chart-schemas"
-    return cached if cached.is_dir() else bundle.chart_schema_dir()
-
-
-def _parse_cached(path: Path) -> list[Any]:
-    """Parse a YAML/JSON file of CRDs, caching the result as JSON by content hash.
-
-    Large CRDs (CloudNativePG, Argo CD) take seconds to parse as YAML and milliseconds as
-    JSON, so each file's documents are parsed once per content and reused. JSON files
-    (the bundle's gzip'd ones too) are read directly.
-    """
-    packed: Any = None
-    if path.name.endswith(".json.gz"):
-        try:
-            packed = bundle.read_json_gz(path)
-        except (OSError, ValueError, EOFError):
-            return []
-        return packed if isinstance(packed, list) else [packed]
-    data = path.read_bytes()
-    if path.suffix == ".json":
-        try:
-            packed = json.loads(data)
-        except ValueError:
-            pass  # YAML is a superset: let the YAML parser have a go
-        else:
-            return packed if isinstance(packed, list) else [packed]
-    digest = hashlib.sha256(data).hexdigest()
-    cached = cache_root() / "parsed" / f"{digest}.json"
-    try:
-        docs: list[Any] = json.loads(cached.read_text())
-        return docs
-    except (OSError, ValueError):
-        pass
-    try:
-        docs = [d for d in yaml.load_all(data.decode("utf-8", "replace"), Loader=_Loader) if d]
-    except yaml.YAMLError:
-        return []
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(docs, default=str))
-        os.replace(tmp, cached)
-    except OSError:
-        pass  # a read-only cache only costs time
-    return docs
-
-
-# -- OpenAPI -> JSON Schema ---------------------------------------------------------------
-_DROP = {"description", "format", "default", "example", "externalDocs", "readOnly", "nullable"}
-
-
-def convert(schema: Any, *, strict: bool = True, crd_root: bool = False) -> Any:
-    """Convert one OpenAPI v3 (Kubernetes flavour) schema into JSON Schema 2020-12.
-
-    Args:
-        schema: The OpenAPI schema.
-        strict: Reject unknown fields (see the module docstring).
-        crd_root: The schema is a CRD's ``openAPIV3Schema``: its ``metadata`` is
-            validated as Kubernetes ObjectMeta.
-
-    Returns:
-        The JSON Schema.
-    """
-    if isinstance(schema, list):
-        return [convert(s, strict=strict) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: Obj = {}
-    preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
-    for k, v in schema.items():
-        if k in _DROP or k.startswith("x-"):
-            continue
-        if k == "$ref" and isinstance(v, str) and v.startswith(_REF_PREFIX):
-            out[k] = "#/$defs/" + v[len(_REF_PREFIX) :]
-        elif k in ("properties", "patternProperties", "$defs", "definitions"):
-            out[k] = {name: convert(s, strict=strict) for name, s in v.items()}
-        elif k in ("items", "additionalProperties", "not") and isinstance(v, dict):
-            out[k] = convert(v, strict=strict)
-        elif k in ("allOf", "anyOf", "oneOf"):
-            out[k] = [convert(s, strict=strict) for s in v]
-        else:
-            out[k] = v
-    if schema.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
-    if schema.get("nullable"):
-        t = out.get("type")
-        if isinstance(t, str):
-            out["type"] = [t, "null"]
-        if "enum" in out:
-            out["enum"] = [*out["enum"], None]
-    if schema.get("x-kubernetes-embedded-resource") and "properties" in out:
-        props = out["properties"]
-        props.setdefault("apiVersion", {"type": "string"})
-        props.setdefault("kind", {"type": "string"})
-        props.setdefault("metadata", {"type": "object"})
-    if strict and "properties" in out and "additionalProperties" not in schema and not preserve:
-        out["additionalProperties"] = False
-    if crd_root and isinstance(out.get("properties"), dict):
-        props = out["properties"]
-        md = props.get("metadata")
-        extra = convert(md, strict=False) if isinstance(md, dict) else {}
-        extra.pop("additionalProperties", None)
-        props["metadata"] = {"allOf": [{"$ref": f"#/$defs/{OBJECT_META}"}, extra]}
-        props.setdefault("apiVersion", {"type": "string"})
-        props.setdefault("kind", {"type": "string"})
-    return out
-
-
-def _refs(schema: Any, acc: set[str]) -> None:
-    if isinstance(schema, dict):
-        for k, v in schema.items():
-            if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/"):
-                acc.add(v[len("#/$defs/") :])
-            else:
-                _refs(v, acc)
-    elif isinstance(schema, list):
-        for v in schema:
-            _refs(v, acc)
-
-
-@dataclass
 class CRDVersion:
-    """One served version of a CRD.
+    """One served version of a CRD; its schema is read from its file on first use.
 
     Attributes:
         group: API group.
         version: Version name.
         kind: Kind.
         scope: ``Namespaced`` or ``Cluster``.
-        schema: The raw ``openAPIV3Schema`` (used for defaults and CEL rules).
         source: Where the CRD came from (a file path).
     """
 
-    group: str
-    version: str
-    kind: str
-    scope: str
-    schema: Obj
-    source: str
+    def __init__(self, entry: CRDEntry, position: int, version: str, source: str) -> None:
+        self.group, self.version, self.kind = entry.group, version, entry.kind
+        self.scope, self.source = entry.scope, source
+        self._crd, self._position = entry.crd, position
+        self._schema: Obj | None = None
+
+    @property
+    def schema(self) -> Obj:
+        """The raw ``openAPIV3Schema`` (used for defaults and CEL rules)."""
+        if self._schema is None:
+            self._schema = version_schema(self._crd(), self._position)
+        return self._schema
 
 
 @dataclass
@@ -340,40 +134,27 @@ class SchemaStore:
                     self.k8s_namespaced[key] = self.k8s_namespaced.get(key, False) or ns
 
     def load_crd_dirs(self, dirs: Iterable[Path]) -> None:
-        """Load every CRD from YAML files under the given directories (recursively)."""
-        for d in dirs:
-            if d.is_file():
-                files = [d]
-            else:
-                files = sorted(
-                    p
-                    for p in d.rglob("*")
-                    if p.suffix in (".yaml", ".yml", ".json") or p.name.endswith(".json.gz")
-                )
-            for f in files:
-                for doc in _parse_cached(f):
-                    if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                        self.add_crd(doc, str(f))
+        """Register every CRD of the files under the given directories (recursively).
+
+        Their schemas are read when first needed (see :mod:`homeport.check.crdfiles`).
+        """
+        for f, entries in crd_entries(crd_files(dirs)):
+            for entry in entries:
+                self._add(entry, str(f))
 
     def add_crd(self, crd: Obj, source: str) -> list[GVK]:
         """Register a CustomResourceDefinition; return the GVKs it serves."""
-        spec = crd.get("spec") or {}
-        group = spec.get("group", "")
-        kind = (spec.get("names") or {}).get("kind", "")
-        scope = spec.get("scope", "Namespaced")
+        group, kind, scope, versions = served_versions(crd)
+        return self._add(CRDEntry(group, kind, scope, tuple(versions), lambda: crd), source)
+
+    def _add(self, entry: CRDEntry, source: str) -> list[GVK]:
         out = []
-        for v in spec.get("versions") or []:
-            if not isinstance(v, dict) or not v.get("served", True):
-                continue
-            schema = ((v.get("schema") or {}).get("openAPIV3Schema")) or {
-                "type": "object",
-                "x-kubernetes-preserve-unknown-fields": True,
-            }
-            gvk = (group, str(v.get("name", "")), kind)
-            self.crds[gvk] = CRDVersion(group, gvk[1], kind, scope, schema, source)
+        for position, version in entry.versions:
+            gvk = (entry.group, version, entry.kind)
+            self.crds[gvk] = CRDVersion(entry, position, version, source)
             self._validators.pop(gvk, None)
             out.append(gvk)
-        self.namespaced[(group, kind)] = scope == "Namespaced"
+        self.namespaced[(entry.group, entry.kind)] = entry.scope == "Namespaced"
         return out
 
     def overlay(self) -> SchemaStore:
@@ -423,7 +204,7 @@ class SchemaStore:
 
     def _closure(self, root: Any) -> dict[str, Any]:
         pending: set[str] = set()
-        _refs(root, pending)
+        collect_refs(root, pending)
         out: dict[str, Any] = {}
         while pending:
             name = pending.pop()
@@ -431,7 +212,7 @@ class SchemaStore:
                 continue
             out[name] = self._def(name)
             more: set[str] = set()
-            _refs(out[name], more)
+            collect_refs(out[name], more)
             pending |= more - out.keys()
         return out
 

@@ -6,14 +6,8 @@ from typing import Any
 
 from homeport.check.argoapp import ArgoApp, merge_values, resolve_path, wave_of
 from homeport.check.context import Context
-from homeport.check.loader import (
-    LoadProblem,
-    Resource,
-    SourceFile,
-    TreeReader,
-    parse_documents,
-    tree_files,
-)
+from homeport.check.loader import TreeReader, parse_documents, tree_files
+from homeport.check.resource import LoadProblem, Resource, SourceFile
 from homeport.wellknown import ARGOCD_GROUP
 
 

@@ -2,9 +2,9 @@
 
 Start-up is kept to what the command needs: ``homeport --version``, ``homeport --help``
 and shell completion of a verb are answered here from static tables without importing
-Typer or Rich (they run from pre-commit hooks and shell prompts); any other command
-builds the Typer application in :mod:`homeport.cli._app` with only the module of the verb
-being run.
+Typer or Rich (they run from pre-commit hooks and shell prompts), and so is a plain
+``homeport check`` line (:mod:`homeport.cli._checkrun`); any other command builds the
+Typer application in :mod:`homeport.cli._app` with only the module of the verb being run.
 
 Shell completion speaks Typer's protocol: ``eval "$(_HOMEPORT_COMPLETE=source_bash
 homeport)"`` (or ``source_zsh``, ``source_fish``) installs it; the shell then runs
@@ -191,6 +191,13 @@ def main(argv: list[str] | None = None) -> None:
         words = completion_words(instruction)
         # Options and arguments of a verb: Typer completes them with that verb's module only.
         args = words[0][:1] if words and words[0][:1] != ["--debug"] else args
+    elif args[:1] == ["check"]:
+        # Pre-commit hooks run `homeport check [DIR] [options]`: plain lines skip Typer.
+        from homeport.cli._checkrun import run_fast
+
+        code = run_fast(args[1:])
+        if code is not None:
+            sys.exit(code)
     from homeport.cli._app import run
 
     run(args)

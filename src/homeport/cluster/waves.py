@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeport.cluster.kube import Kube, Obj
-from homeport.platform.argocd import WAVE_ANNOTATION
 from homeport.platform.base import ARGOCD_NS
+from homeport.wellknown import WAVE_ANNOTATION
 
 APPLICATION_API = "argoproj.io/v1alpha1"
 # The app-of-apps bootstrap creates (homeport.platform.argocd.root_application).

@@ -33,11 +33,10 @@ from homeport.platform.policies import (
     netpol,
 )
 from homeport.versions import ARGOCD_VERSION
-from homeport.wellknown import BUILTIN_NAMESPACES
+from homeport.wellknown import BUILTIN_NAMESPACES, WAVE_ANNOTATION
 
 PROJECT = "homeport"
 IN_CLUSTER = "https://kubernetes.default.svc"
-WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 
 # Restores Application health so the root app waits for each wave of children

@@ -23,12 +23,15 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from homeport.config import HomeportConfig
 from homeport.errors import RenderError
 from homeport.platform.base import Obj
 from homeport.platform.policies import INTERNET_EGRESS, from_namespace, netpol
+
+if TYPE_CHECKING:  # annotations only: `homeport check` reads this module without pydantic
+    from homeport.config import HomeportConfig
 
 # The ranges INTERNET_EGRESS (platform/base.py) excludes from "the internet".
 PRIVATE_NETWORKS = tuple(

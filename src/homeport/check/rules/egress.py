@@ -17,7 +17,7 @@ import ipaddress
 from typing import Any
 
 from homeport.check.context import Context, containers, namespace_of, pod_spec
-from homeport.check.loader import Resource
+from homeport.check.resource import Resource
 from homeport.platform.egress import (
     PRIVATE_NETWORKS,
     Endpoint,

@@ -15,9 +15,9 @@ import jsonschema_rs
 from homeport.check.argoapp import ArgoApp
 from homeport.check.charts import BOOTSTRAP_CRD_GROUPS, chart_schema_folders
 from homeport.check.context import Context
-from homeport.check.loader import Resource, SourceFile
+from homeport.check.resource import Resource, SourceFile
 from homeport.check.rules.schema import MAX_SCHEMA_ERRORS
-from homeport.check.schemas import kubernetes_patch
+from homeport.check.sources import kubernetes_patch
 from homeport.errors import UsageError
 
 

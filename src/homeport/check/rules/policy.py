@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeport.check.context import POD_KINDS, Context, World, containers, namespace_of, pod_spec
-from homeport.check.loader import Resource
+from homeport.check.resource import Resource
 from homeport.check.rules.egress import run_egress
 from homeport.names import check_image
 from homeport.wellknown import BUILTIN_NAMESPACES

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from homeport.check.context import POD_KINDS, Context, World, namespace_of, pod_spec
-from homeport.check.loader import Resource
+from homeport.check.resource import Resource
 from homeport.check.rules.secrets import cr_secrets, pod_secrets, values_secrets
 from homeport.check.schemas import split_api_version
 from homeport.wellknown import (

@@ -6,7 +6,7 @@ from typing import Any
 
 from homeport.check import cel
 from homeport.check.context import Context, namespace_of
-from homeport.check.loader import Resource
+from homeport.check.resource import Resource
 from homeport.check.schemas import split_api_version
 
 MAX_SCHEMA_ERRORS = 20

@@ -6,7 +6,7 @@ from typing import Any
 
 from homeport.check.argoapp import ArgoApp
 from homeport.check.context import Context, World, containers
-from homeport.check.loader import Resource
+from homeport.check.resource import Resource
 from homeport.wellknown import CNPG_GROUP, PROMETHEUS_GROUP
 
 
