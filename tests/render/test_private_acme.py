@@ -6,9 +6,9 @@ import base64
 from typing import Any
 
 import pytest
-from tests.certs.acme import TestCA
-from tests.configs import base_yaml, config
 
+from certs.acme import TestCA
+from configs import base_yaml, config
 from homeport import yamlio
 from homeport.config import parse_config
 from homeport.errors import ConfigError
