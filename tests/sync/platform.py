@@ -45,21 +45,26 @@ REPO = "homelab"
 PUBLIC_IP = "81.2.69.160"
 
 
+def _cli_env(home: Path, kubeconfig: Path | None) -> dict[str, str]:
+    """The CLI's environment: the caller's, minus its homeport and cluster settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOMEPORT_", "KUBECONFIG"))}
+    for k in ("HOMEPORT_CRD_DIR", "HOMEPORT_CHART_SCHEMA_DIR", "HOMEPORT_TOOLS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    env["HOMEPORT_HOME"] = str(home)
+    env["HOMEPORT_ARGOCD_MANIFEST"] = str(SHARED / "upstream/argo-cd-v3.5.1/install.yaml")
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    return env
+
+
 def cli(
     args: list[str], home: Path, *, kubeconfig: Path | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``homeport`` as a process (in the caller's network namespace)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOMEPORT_", "KUBECONFIG"))}
-    env["HOMEPORT_HOME"] = str(home)
-    for k in ("HOMEPORT_CRD_DIR", "HOMEPORT_CHART_SCHEMA_DIR", "HOMEPORT_TOOLS"):
-        if k in os.environ:
-            env[k] = os.environ[k]
-    env["HOMEPORT_ARGOCD_MANIFEST"] = str(SHARED / "upstream/argo-cd-v3.5.1/install.yaml")
-    if kubeconfig is not None:
-        env["KUBECONFIG"] = str(kubeconfig)
     return subprocess.run(
         [sys.executable, "-m", "homeport", *args],
-        env=env,
+        env=_cli_env(home, kubeconfig),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -69,18 +74,9 @@ def cli(
 
 def start_cli(args: list[str], home: Path, kubeconfig: Path, log: Path) -> subprocess.Popen[str]:
     """:func:`cli` in the background, its output going to ``log``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOMEPORT_", "KUBECONFIG"))}
-    env.update(
-        HOMEPORT_HOME=str(home),
-        KUBECONFIG=str(kubeconfig),
-        HOMEPORT_ARGOCD_MANIFEST=str(SHARED / "upstream/argo-cd-v3.5.1/install.yaml"),
-    )
-    for k in ("HOMEPORT_CRD_DIR", "HOMEPORT_CHART_SCHEMA_DIR", "HOMEPORT_TOOLS"):
-        if k in os.environ:
-            env[k] = os.environ[k]
     return subprocess.Popen(
         [sys.executable, "-m", "homeport", *args],
-        env=env,
+        env=_cli_env(home, kubeconfig),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
@@ -220,6 +216,24 @@ class Cluster:
 
         wait_until("Argo CD installed", installed, timeout)
         self.argo = ArgoCD(self.sim.kubeconfig, workdir).start(prepare=False)
+
+    def bootstrap(
+        self, workdir: Path, repo: Path, home: Path, *extra: str
+    ) -> subprocess.Popen[str]:
+        """Start ``homeport bootstrap`` (output in ``workdir/bootstrap.log``), then Argo CD.
+
+        Returns:
+            The running bootstrap process.
+        """
+        proc = start_cli(
+            ["bootstrap", "-c", str(repo / "homeport.yaml"), *extra],
+            home,
+            self.sim.kubeconfig,
+            workdir / "bootstrap.log",
+        )
+        with self.sim.connect() as kube:
+            self.start_argocd_when_installed(workdir / "argocd", kube, timeout=120)
+        return proc
 
     def stop(self) -> None:
         """Stop Argo CD, the programs and the cluster."""

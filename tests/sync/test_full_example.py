@@ -31,7 +31,7 @@ import yaml
 from cluster.netns import network_namespace
 from homeport.cluster.kube import Kube
 
-from .platform import Cluster, Services, cli, make_repo, render_and_publish, start_cli, wait_until
+from .platform import Cluster, Services, cli, make_repo, render_and_publish, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -65,14 +65,8 @@ def stuck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stuck]:
             render_and_publish(repo, home, svc.git)
             cluster = Cluster.start(base / "c", svc)
             kube = cluster.sim.connect()
-            proc = start_cli(
-                ["bootstrap", "-c", str(repo / "homeport.yaml")],
-                home,
-                cluster.sim.kubeconfig,
-                base / "bootstrap.log",
-            )
-            cluster.start_argocd_when_installed(base / "c" / "argocd", kube, timeout=120)
-            assert proc.wait(timeout=300) == 0, (base / "bootstrap.log").read_text()
+            proc = cluster.bootstrap(base / "c", repo, home)
+            assert proc.wait(timeout=300) == 0, (base / "c" / "bootstrap.log").read_text()
             yield Stuck(svc, cluster, kube, repo, home)
             kube.close()
         finally:

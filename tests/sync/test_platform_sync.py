@@ -40,7 +40,6 @@ from .platform import (
     cli,
     make_repo,
     render_and_publish,
-    start_cli,
     wait_until,
 )
 
@@ -95,26 +94,14 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
             cluster = Cluster.start(base / "c1", svc)
             kube = cluster.sim.connect()
             t0 = time.monotonic()
-            log = base / "bootstrap.log"
-            proc = start_cli(
-                [
-                    "bootstrap",
-                    "-c",
-                    str(repo / "homeport.yaml"),
-                    "--wait",
-                    f"--timeout={BOOTSTRAP_TIMEOUT}",
-                    "--interval=1",
-                ],
-                home,
-                cluster.sim.kubeconfig,
-                log,
+            proc = cluster.bootstrap(
+                base / "c1", repo, home, "--wait", f"--timeout={BOOTSTRAP_TIMEOUT}", "--interval=1"
             )
-            cluster.start_argocd_when_installed(base / "c1" / "argocd", kube, timeout=120)
             rc = proc.wait(timeout=BOOTSTRAP_TIMEOUT + 60)
             seconds = time.monotonic() - t0
-            yield Synced(
-                svc, cluster, kube, repo, home, base, rc, log.read_text(), seconds, read_waves(kube)
-            )
+            output = (base / "c1" / "bootstrap.log").read_text()
+            report = read_waves(kube)
+            yield Synced(svc, cluster, kube, repo, home, base, rc, output, seconds, report)
         finally:
             if cluster is not None:
                 cluster.stop()

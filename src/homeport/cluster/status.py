@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from homeport.cluster.kube import Kube, Obj
-from homeport.cluster.waves import AppState, WaveReport, fmt_duration, read_waves
+from homeport.cluster.waves import AppState, WaveReport, fmt_duration, parse_time, read_waves
 from homeport.errors import ClusterError
 from homeport.names import parse_duration
 from homeport.wellknown import (
@@ -106,16 +106,6 @@ class StatusReport:
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _condition(obj: Obj, kind: str) -> Obj | None:
@@ -269,8 +259,8 @@ def certificate_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check
         ready = _condition(cert, "Ready")
         is_ready = bool(ready and ready.get("status") == "True")
         status = cert.get("status") or {}
-        not_after = _parse_time(status.get("notAfter"))
-        renewal = _parse_time(status.get("renewalTime"))
+        not_after = parse_time(status.get("notAfter"))
+        renewal = parse_time(status.get("renewalTime"))
         days = None if not_after is None else int((not_after - now).total_seconds() // 86400)
         level: Level = "ok"
         parts = ["ready" if is_ready else "not ready"]
@@ -380,7 +370,7 @@ def ddns_checks(kube: Kube, now: dt.datetime | None = None) -> list[Check]:
         level = "warning"
     if doc.get("lastError") and failures:
         detail += f", {failures} failures in a row: {doc['lastError']}"
-    last_run = _parse_time(doc.get("lastRun"))
+    last_run = parse_time(doc.get("lastRun"))
     age = None if last_run is None else int((now - last_run).total_seconds())
     if age is None or age > DDNS_STALE_INTERVALS * interval:
         level = "error"
